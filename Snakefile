@@ -1,0 +1,56 @@
+# wxpipe: GRIB archive -> ML-ready Zarr -> statistics -> layouts -> sites -> training -> evaluation,
+# every output with a lineage record. Stage targets: dataset, statistics, rechunk, transfer, train,
+# evaluate, lineage. Logic lives in the `wxpipe` package; rules only say what flows where.
+from snakemake.utils import min_version
+
+from wxpipe import smk
+from wxpipe.config import validate_config
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+CFG = validate_config(config, workflow.configfiles)
+DATASETS = list(CFG.datasets)
+LAYOUTS = list(CFG.layouts)
+RUNS = list(CFG.training)
+TRANSFERS = [f"{t.site}/{t.dataset}" for t in CFG.transfers]
+LOGS = "results/logs"
+BENCH = "results/benchmarks"
+LINEAGE = "results/lineage"
+PENDING = smk.PENDING
+
+wildcard_constraints:
+    dataset=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    layout=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    run=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    site=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    part=r"\d+-of-\d+",
+
+
+localrules:
+    all,
+    dataset,
+    statistics,
+    rechunk,
+    transfer,
+    train,
+    evaluate,
+
+
+include: "workflow/rules/demo.smk"
+include: "workflow/rules/dataset.smk"
+include: "workflow/rules/statistics.smk"
+include: "workflow/rules/rechunk.smk"
+include: "workflow/rules/transfer.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/lineage.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.lineage.output,

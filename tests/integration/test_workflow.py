@@ -1,0 +1,177 @@
+"""The whole workflow on a small demo, in a temporary directory: real ecCodes, Zarr, PyTorch, MLflow.
+
+Checks contents, not existence: shapes and dates against the recipe, statistics against numpy,
+layouts and copies against their source, MLflow runs, scores, and the lineage graph.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+from wxpipe.fsutil import file_sha256, tree_files
+from wxpipe.recipe import load_recipe
+from wxpipe.sources.grib import variable_names
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [
+        str(BIN / "snakemake"),
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "config.yaml"),
+        *args,
+    ]
+    env = {"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(workdir), "LC_ALL": "C.UTF-8"}
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("workflow")
+    shutil.copy(HERE / "small-config.yaml", work / "config.yaml")
+    shutil.copy(HERE / "small-recipe.yaml", work / "small-recipe.yaml")
+    res = snakemake(work, "--cores", "2")
+    if res.returncode != 0:
+        logs = "\n".join(f"== {p}\n{p.read_text()[-3000:]}" for p in sorted((work / "results/logs").rglob("*.log")))
+        pytest.fail(f"snakemake failed:\n{res.stderr[-6000:]}\n{logs}")
+    return work
+
+
+def test_dataset_matches_recipe(run: Path) -> None:
+    recipe = load_recipe(run / "small-recipe.yaml")
+    root = zarr.open_group(str(run / "results/datasets/small.zarr"), mode="r")
+    data = root["data"]
+    assert list(root.attrs["variables"]) == variable_names(recipe)
+    assert data.shape == (len(recipe.dates.all()), len(variable_names(recipe)), 1, 5248)
+    assert np.array_equal(root["dates"][:], recipe.dates.all())
+    assert root.attrs["frequency"] == "6h" and root.attrs["build_complete"] is True
+    values = data[:]
+    assert not np.isnan(values).any()
+    # each variable is a real field, distinct from the others, in a plausible range
+    t2 = values[:, root.attrs["variables"].index("2t")]
+    assert 200 < t2.min() < t2.max() < 330
+    assert (values[:, root.attrs["variables"].index("tp")] >= 0).all()
+
+
+def test_statistics_equal_numpy(run: Path) -> None:
+    root = zarr.open_group(str(run / "results/datasets/small.zarr"), mode="r")
+    dates = root["dates"][:]
+    start = np.datetime64(root.attrs["statistics_start_date"], "s")
+    end = np.datetime64(root.attrs["statistics_end_date"], "s")
+    sel = (dates >= start) & (dates <= end)
+    assert 0 < sel.sum() < len(dates)  # anemoi's default: the first 80 % of a short dataset
+    x = root["data"][:][sel].astype(np.float64).transpose(1, 0, 2, 3).reshape(len(root.attrs["variables"]), -1)
+    np.testing.assert_allclose(root["mean"][:], x.mean(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(root["stdev"][:], x.std(axis=1), rtol=1e-9)
+    np.testing.assert_array_equal(root["minimum"][:], x.min(axis=1))
+    np.testing.assert_array_equal(root["maximum"][:], x.max(axis=1))
+    np.testing.assert_array_equal(root["count"][:], np.full(x.shape[0], x.shape[1]))
+
+
+def test_layout_equals_source(run: Path) -> None:
+    src = zarr.open_group(str(run / "results/datasets/small.zarr"), mode="r")
+    dst = zarr.open_group(str(run / "results/layouts/small-ts.zarr"), mode="r")
+    assert dst["data"].chunks == (16, len(src.attrs["variables"]), 1, 1000)
+    np.testing.assert_array_equal(dst["data"][:], src["data"][:])
+    for name in ("dates", "latitudes", "longitudes", "mean", "stdev"):
+        np.testing.assert_array_equal(dst[name][:], src[name][:])
+    assert dst.attrs["source_uuid"] == src.attrs["uuid"]
+
+
+def test_copy_is_identical(run: Path) -> None:
+    src = run / "results/datasets/small.zarr"
+    dst = run / "results/sites/scratch/small.zarr"
+    files = tree_files(src)
+    assert files == [f for f in tree_files(dst) if f.name != ".wxpipe-copy.json"]
+    assert all(file_sha256(src / f) == file_sha256(dst / f) for f in files)
+    marker = json.loads((dst / ".wxpipe-copy.json").read_text())
+    assert marker["files"] == len(files)
+
+
+def test_mlflow_run_has_metrics(run: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{run}/results/mlflow.db")
+    exp = client.get_experiment_by_name("wxpipe-test")
+    assert exp is not None
+    runs = client.search_runs([exp.experiment_id])
+    assert len(runs) == 1
+    r = runs[0]
+    assert {"train_loss", "val_loss"} <= set(r.data.metrics)
+    assert r.data.params["steps"] == "40"
+    history = client.get_metric_history(r.info.run_id, "train_loss")
+    assert len(history) > 1
+    record = json.loads((run / "results/lineage/train/tiny.json").read_text())
+    assert record["mlflow"]["run_id"] == r.info.run_id
+    assert any(v == record["inputs"][0] for v in r.data.tags.values())
+
+
+def test_scores_cover_variables_and_leads(run: Path) -> None:
+    scores = json.loads((run / "results/evaluation/tiny/scores.json").read_text())
+    variables = zarr.open_group(str(run / "results/datasets/small.zarr"), mode="r").attrs["variables"]
+    assert sorted(scores["variables"]) == sorted(variables)
+    for kind in ("model", "persistence"):
+        for v in variables:
+            row = scores["rmse"][kind][v]
+            assert len(row) == 2 and all(np.isfinite(row))
+    assert (run / "results/evaluation/tiny/scorecard.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_lineage_resolves(run: Path) -> None:
+    cat = json.loads((run / "results/catalogue/catalogue.json").read_text())
+    records = cat["records"]
+    kinds = {r["kind"] for r in records.values()}
+    assert {"archive", "part", "dataset", "statistics", "layout", "copy", "checkpoint", "evaluation"} <= kinds
+    for rec in records.values():
+        assert all(i in records for i in rec["inputs"])
+        assert rec["software"]["packages"]["zarr"]
+    # every record on disk made it into the catalogue
+    on_disk = [p for p in (run / "results/lineage").rglob("*.json") if ".pending" not in p.parts]
+    assert len(on_disk) == len({json.loads(p.read_text())["id"] for p in on_disk}) == len(records)
+    copy = next(r for r in records.values() if r["kind"] == "copy")
+    assert copy["outputs"][0]["url"] == "file:results/sites/scratch"
+
+
+def test_nothing_left_to_do(run: Path) -> None:
+    res = snakemake(run, "-n")
+    assert res.returncode == 0, res.stderr
+    assert "Nothing to be done" in res.stdout + res.stderr
+
+
+def test_rerun_statistics_leaves_dataset_alone(run: Path) -> None:
+    res = snakemake(run, "-n", "-R", "statistics")
+    assert res.returncode == 0, res.stderr
+    out = res.stdout + res.stderr
+    jobs = {line.split()[0] for line in out.split("Job stats:")[1].split("total")[0].splitlines()[3:] if line.strip()}
+    assert {"compute_statistics", "statistics", "rechunk_layout", "train_model", "evaluate_model", "lineage"} <= jobs
+    assert not jobs & {"demo", "init", "load", "finalise", "dataset"}
+
+
+def test_lint_is_clean(run: Path) -> None:
+    res = snakemake(run, "--lint")
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz's dot is not installed")
+def test_rulegraph_renders(run: Path) -> None:
+    res = snakemake(run, "--rulegraph")
+    assert res.returncode == 0, res.stderr
+    svg = subprocess.run(["dot", "-Tsvg"], input=res.stdout, capture_output=True, text=True, check=True).stdout
+    assert "compute_statistics" in svg and "<svg" in svg

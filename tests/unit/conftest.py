@@ -1,0 +1,154 @@
+"""A tiny real dataset on disk (written through wxpipe.dataset), and one training run shared by tests.
+
+The fields are travelling waves on an octahedral reduced Gaussian grid, plus a diurnal cycle and a
+little noise: persistence is a poor forecast of them and a model that sees its neighbours can beat
+it, which is what the training and evaluation tests check.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+from wxpipe.config import EvaluationConfig, TrainingConfig
+from wxpipe.dataset import Dataset, finalise, init, write_dates
+from wxpipe.recipe import Recipe
+
+START = dt.datetime(2020, 1, 1)
+STEP = dt.timedelta(hours=6)
+
+# name: (base, wave amplitude, zonal wavenumber, phase speed in degrees of longitude per hour, diurnal amplitude)
+WAVES = {
+    "2t": (280.0, 10.0, 3, 1.0, 4.0),
+    "msl": (101000.0, 1200.0, 2, 1.5, 0.0),
+    "t_850": (270.0, 8.0, 4, 0.8, 1.0),
+    "10u": (0.0, 6.0, 3, 1.2, 0.0),
+    "10v": (0.0, 5.0, 2, 0.9, 0.0),
+    "t_500": (250.0, 6.0, 3, 1.1, 0.0),
+    "tp": (0.002, 0.002, 5, 1.0, 0.001),
+    "z_500": (55000.0, 800.0, 3, 1.3, 0.0),
+    "z_850": (14000.0, 400.0, 2, 1.0, 0.0),
+}
+
+
+def octahedral_grid(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The O<n> reduced Gaussian grid, flattened north to south: 4*i + 16 points on row i from a pole."""
+    sin_lat, _ = np.polynomial.legendre.leggauss(2 * n)
+    rows = np.rad2deg(np.arcsin(sin_lat))[::-1]
+    lats, lons = [], []
+    for j, lat in enumerate(rows):
+        i = j + 1 if j < n else 2 * n - j
+        count = 4 * i + 16
+        lats.append(np.full(count, lat))
+        lons.append(360.0 * np.arange(count) / count)
+    return np.concatenate(lats), np.concatenate(lons)
+
+
+def make_dataset(
+    path: Path,
+    *,
+    grid: int = 8,
+    n_dates: int = 60,
+    variables: Sequence[str] = ("2t", "msl", "t_850"),
+    missing: Sequence[int] = (21,),
+    noise: float = 0.01,
+    seed: int = 0,
+) -> Dataset:
+    """Write a finalised dataset with statistics at ``path`` (init, write_dates, finalise, then zarr)."""
+    dates = [START + i * STEP for i in range(n_dates)]
+    surface = sorted({v for v in variables if "_" not in v})
+    levels = sorted({int(v.split("_")[1]) for v in variables if "_" in v})
+    join: list[dict[str, object]] = [{"grib": {"path": "unused/{date:strftime(%Y%m%d%H)}.grib", "param": surface or ["2t"]}}]
+    if levels:
+        params = sorted({v.split("_")[0] for v in variables if "_" in v})
+        join.append({"grib": {"path": "unused/pl.grib", "param": params, "levtype": "pl", "levelist": levels}})
+    recipe = Recipe.model_validate(
+        {
+            "name": "tiny",
+            "description": "travelling waves for unit tests",
+            "dates": {
+                "start": START.isoformat(),
+                "end": dates[-1].isoformat(),
+                "frequency": "6h",
+                "missing": [dates[i].isoformat() for i in missing],
+            },
+            "input": {"join": join},
+        }
+    )
+    lat, lon = octahedral_grid(grid)
+    init(path, recipe, list(variables), lat, lon, field_shape=[len(lat)], resolution=f"o{grid}")
+
+    rng = np.random.default_rng(seed)
+    phi, lam = np.deg2rad(lat), np.deg2rad(lon)
+    fields = np.full((n_dates, len(variables), 1, len(lat)), np.nan, dtype=np.float32)
+    for t in range(n_dates):
+        hours = 6.0 * t
+        for v, name in enumerate(variables):
+            base, amp, m, speed, diurnal = WAVES[name]
+            wave = amp * np.cos(phi) * np.sin(m * (lam - np.deg2rad(speed * hours)) + v)
+            daily = diurnal * np.cos(phi) * np.cos(2 * np.pi * (hours + lon / 15.0) / 24.0)
+            fields[t, v, 0] = base + wave + daily + noise * amp * rng.standard_normal(len(lat))
+    present = [i for i in range(n_dates) if i not in set(missing)]
+    for i in present:
+        write_dates(path, i, fields[i : i + 1])
+    finalise(path)
+
+    root = zarr.open_group(str(path), mode="r+")
+    values = fields[present][:, :, 0].transpose(1, 0, 2).reshape(len(variables), -1).astype(np.float64)
+    for name, stat in [("mean", values.mean(1)), ("stdev", values.std(1)), ("minimum", values.min(1)), ("maximum", values.max(1))]:
+        root.create_array(name, data=stat)
+    return Dataset(path)
+
+
+def training_config(tmp: Path, **overrides: object) -> TrainingConfig:
+    cfg: dict[str, object] = {
+        "dataset": "tiny",
+        "train": {"start": START.isoformat(), "end": (START + 39 * STEP).isoformat()},
+        "validation": {"start": (START + 40 * STEP).isoformat(), "end": (START + 49 * STEP).isoformat()},
+        "steps": 200,
+        "batch_size": 4,
+        "learning_rate": 3e-3,
+        "hidden": 32,
+        "neighbours": 7,
+        "threads": 2,
+        "mlflow": {"tracking_uri": f"sqlite:///{tmp}/mlflow.db", "experiment": "unit"},
+    }
+    cfg.update(overrides)
+    return TrainingConfig.model_validate(cfg)
+
+
+@dataclass(frozen=True)
+class Trained:
+    dataset: Dataset
+    cfg: TrainingConfig
+    result: object  # wxpipe.train.TrainResult
+    tmp: Path
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
+    return make_dataset(tmp_path_factory.mktemp("data") / "tiny.zarr")
+
+
+@pytest.fixture(scope="session")
+def trained(tiny_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    """One training run (the slow part: MLflow's sqlite set-up), shared by the train and evaluate tests."""
+    from wxpipe.train import train
+
+    tmp = tmp_path_factory.mktemp("train")
+    cfg = training_config(tmp)
+    result = train(tiny_dataset, cfg, tmp / "model.ckpt", "unit-run", {"wxpipe.lineage": "abc123", "dataset": tiny_dataset.uuid})
+    return Trained(tiny_dataset, cfg, result, tmp)
+
+
+@pytest.fixture(scope="session")
+def evaluation_config() -> EvaluationConfig:
+    return EvaluationConfig.model_validate(
+        {"period": {"start": (START + 40 * STEP).isoformat(), "end": (START + 59 * STEP).isoformat()}, "leads": [1, 2, 4]}
+    )

@@ -1,0 +1,88 @@
+"""Config and recipe validation: unknown keys and wrong types name the file, key and line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from wxpipe.config import Config, export_schemas, load_config
+from wxpipe.errors import WxpipeError
+from wxpipe.recipe import Recipe, load_recipe
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_demo_config_and_recipe_are_valid() -> None:
+    cfg = load_config(REPO / "config/config.yaml")
+    assert "demo" in cfg.datasets
+    recipe = load_recipe(REPO / cfg.datasets["demo"].recipe)
+    assert len(recipe.dates.all()) >= 4 * 90
+
+
+def test_unknown_key_names_file_key_and_line(tmp_path: Path) -> None:
+    text = (REPO / "config/config.yaml").read_text().replace("    recipe: config/recipes/demo.yaml", "    recipe: config/recipes/demo.yaml\n    prats: 3")
+    bad = tmp_path / "config.yaml"
+    bad.write_text(text)
+    line = text.splitlines().index("    prats: 3") + 1
+    with pytest.raises(WxpipeError) as err:
+        load_config(bad)
+    assert f"{bad}:{line}: datasets.demo.prats: unknown key" in str(err.value)
+
+
+def test_wrong_type_is_an_error(tmp_path: Path) -> None:
+    text = (REPO / "config/config.yaml").read_text().replace("steps: 300", "steps: many")
+    bad = tmp_path / "config.yaml"
+    bad.write_text(text)
+    with pytest.raises(WxpipeError, match=r"training\.demo\.steps"):
+        load_config(bad)
+
+
+def test_dangling_reference_is_an_error(tmp_path: Path) -> None:
+    text = (REPO / "config/config.yaml").read_text().replace("{dataset: demo, site: scratch}", "{dataset: demo, site: nowhere}")
+    bad = tmp_path / "config.yaml"
+    bad.write_text(text)
+    with pytest.raises(WxpipeError, match="no site 'nowhere'"):
+        load_config(bad)
+
+
+def test_recipe_dates_off_frequency(tmp_path: Path) -> None:
+    text = (REPO / "config/recipes/demo.yaml").read_text().replace("end: 2020-03-31T18:00", "end: 2020-03-31T19:00")
+    bad = tmp_path / "recipe.yaml"
+    bad.write_text(text)
+    with pytest.raises(WxpipeError, match="not on the 6:00:00 frequency"):
+        load_recipe(bad)
+
+
+def test_recipe_misspelled_source_key(tmp_path: Path) -> None:
+    text = (REPO / "config/recipes/demo.yaml").read_text().replace("levelist: [500, 850]", "levelst: [500, 850]")
+    bad = tmp_path / "recipe.yaml"
+    bad.write_text(text)
+    line = text.splitlines().index("        levelst: [500, 850]") + 1
+    with pytest.raises(WxpipeError) as err:
+        load_recipe(bad)
+    assert f"{bad}:{line}: input.join.1.grib.levelst: unknown key" in str(err.value)
+
+
+def test_default_statistics_period_is_first_80_percent() -> None:
+    recipe = load_recipe(REPO / "config/recipes/demo.yaml")
+    dates = recipe.dates.all()
+    period = recipe.statistics_period()
+    n = sum(1 for d in dates if str(d) <= period.end.isoformat())
+    assert n == int(len(dates) * 0.8)
+
+
+def test_schemas_in_sync(tmp_path: Path) -> None:
+    """workflow/schemas/ must match the models; regenerate with `make schemas`."""
+    for path in export_schemas(tmp_path):
+        committed = REPO / "workflow/schemas" / path.name
+        assert committed.exists(), f"{committed} missing: run `make schemas`"
+        assert json.loads(committed.read_text()) == json.loads(path.read_text()), f"{committed} is stale: run `make schemas`"
+
+
+def test_models_reject_extra_keys() -> None:
+    with pytest.raises(ValueError):
+        Config.model_validate({"datasets": {}, "extra": 1})
+    with pytest.raises(ValueError):
+        Recipe.model_validate({"dates": {"start": "2020-01-01", "end": "2020-01-02", "frequency": "6h"}, "input": {}})

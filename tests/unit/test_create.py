@@ -1,0 +1,100 @@
+"""Dataset creation from real GRIB2 (written by the demo generator, decoded by ecCodes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import eccodes
+import numpy as np
+import pytest
+import yaml
+
+from wxpipe import create, dataset
+from wxpipe.dataset import Part
+from wxpipe.errors import WxpipeError
+from wxpipe.sources.demo import demo_path, write_demo_archive
+from wxpipe.summary import summary
+from wxpipe.timeutil import date_range
+
+REPO = Path(__file__).resolve().parents[2]
+START, END = np.datetime64("2020-01-01T00:00:00"), np.datetime64("2020-01-02T18:00:00")
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("grib")
+    dates = np.arange(START, END + np.timedelta64(6, "h"), np.timedelta64(6, "h"))
+    write_demo_archive(out, dates, grid="O32", seed=3)
+    return out
+
+
+def _recipe(tmp_path: Path, archive: Path, **changes: object) -> Path:
+    recipe = yaml.safe_load((REPO / "config/recipes/demo.yaml").read_text())
+    recipe["dates"].update(start=str(START), end=str(END), **changes)
+    for item in recipe["input"]["join"]:
+        src = next(iter(item.values()))
+        src["path"] = str(archive / "{date:strftime(%Y%m%d%H)}.grib2")
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+@pytest.mark.parametrize("n_dates,chunk,count", [(40, 1, 2), (41, 4, 3), (7, 2, 5), (3, 5, 2)])
+def test_parts_are_disjoint_aligned_and_cover(n_dates: int, chunk: int, count: int) -> None:
+    ranges = [Part(i, count).dates(n_dates, chunk) for i in range(1, count + 1)]
+    covered = [d for r in ranges for d in r]
+    assert covered == list(range(n_dates))
+    assert all(r.start % chunk == 0 for r in ranges if len(r))
+
+
+def test_create_matches_ecccodes(tmp_path: Path, archive: Path) -> None:
+    store = tmp_path / "ds.zarr"
+    ds = create.create(_recipe(tmp_path, archive), store)
+    assert ds.variables == sorted(ds.variables) and "z_500" in ds.variables and "tp" in ds.variables
+    assert ds.data.shape == (8, 9, 1, 5248)
+    assert np.array_equal(ds.dates, date_range(START.item(), END.item(), np.timedelta64(6, "h").item()))
+    with open(demo_path(archive, ds.dates[3]), "rb") as f:
+        while (h := eccodes.codes_grib_new_from_file(f)) is not None:
+            if eccodes.codes_get(h, "shortName") == "t" and eccodes.codes_get(h, "level") == 850:
+                expected = eccodes.codes_get_values(h).astype(np.float32)
+            eccodes.codes_release(h)
+    np.testing.assert_array_equal(ds.data[3, ds.variables.index("t_850"), 0], expected)
+    assert ds.attrs["resolution"] == "o32" and ds.attrs["build_complete"] is True
+    assert "on disk" in summary(store) and "z_500" in summary(store)
+
+
+def test_parts_then_finalise_and_progress(tmp_path: Path, archive: Path) -> None:
+    recipe, store = _recipe(tmp_path, archive), tmp_path / "ds.zarr"
+    create.init(recipe, store)
+    create.load(recipe, store, Part(2, 2))
+    assert "UNFINISHED: 4/8 dates loaded" in summary(store)
+    with pytest.raises(WxpipeError, match="4 dates not loaded: 2020-01-01T00:00:00"):
+        dataset.finalise(store)
+    create.load(recipe, store, Part(1, 2))
+    assert dataset.finalise(store).attrs["build_complete"] is True
+
+
+def test_missing_file_named_before_writing(tmp_path: Path, archive: Path) -> None:
+    grib = tmp_path / "grib"
+    grib.mkdir()
+    for p in archive.iterdir():
+        if "2020010112" not in p.name:
+            (grib / p.name).symlink_to(p)
+    store = tmp_path / "ds.zarr"
+    with pytest.raises(WxpipeError, match=r"date 2020-01-01T12:00:00: input file .*2020010112.grib2 does not exist"):
+        create.init(_recipe(tmp_path, grib), store)
+    assert not store.exists()
+    # declared missing: the slot stays NaN and finalise accepts it
+    ds = create.create(_recipe(tmp_path, grib, missing=["2020-01-01T12:00"]), store)
+    assert np.isnan(ds.data[2]).all() and not np.isnan(ds.data[3]).any()
+
+
+def test_corrupt_file_is_named(tmp_path: Path, archive: Path) -> None:
+    grib = tmp_path / "grib"
+    grib.mkdir()
+    for p in archive.iterdir():
+        (grib / p.name).write_bytes(p.read_bytes())
+    bad = grib / "2020010206.grib2"
+    bad.write_bytes(bad.read_bytes()[:5000])
+    with pytest.raises(WxpipeError, match="2020010206.grib2"):
+        create.create(_recipe(tmp_path, grib), tmp_path / "ds.zarr")

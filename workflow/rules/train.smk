@@ -1,0 +1,43 @@
+# Training: a small PyTorch forecaster per configured run, logged to MLflow.
+
+
+rule train_model:
+    input:
+        statistics=lambda w: f"{LINEAGE}/statistics/{CFG.training[w.run].dataset}.json",
+    output:
+        checkpoint="results/models/{run}/checkpoint.pt",
+        record=temp(f"{PENDING}/train/{{run}}.json"),
+    params:
+        dataset=lambda w: f"results/datasets/{CFG.training[w.run].dataset}.zarr",
+        settings=lambda w: smk.settings(CFG, "training", w.run),
+    threads: 2
+    log:
+        f"{LOGS}/train/{{run}}.log",
+    benchmark:
+        f"{BENCH}/train/{{run}}.tsv"
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    conda:
+        "../../envs/train-cuda.yaml"
+    shell:
+        "wxpipe train {params.dataset:q} {output.checkpoint:q} --name {wildcards.run} --settings {params.settings:q}"
+        " --lineage {output.record:q} --upstream {input.statistics:q} 2> {log:q}"
+
+
+rule train:
+    input:
+        expand(f"{PENDING}/train/{{run}}.json", run=RUNS),
+    output:
+        expand(f"{LINEAGE}/train/{{run}}.json", run=RUNS),
+    log:
+        f"{LOGS}/train.log",
+    benchmark:
+        f"{BENCH}/train.tsv"
+    resources:
+        mem_mb=200,
+        runtime=5,
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "wxpipe publish {PENDING:q} {LINEAGE:q} {input:q} 2> {log:q}"

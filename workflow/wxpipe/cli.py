@@ -1,0 +1,324 @@
+"""``wxpipe <stage>``: every Snakemake rule is one of these commands, runnable by hand with the same arguments."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import WxpipeError
+
+log = logging.getLogger("wxpipe")
+Handler = Callable[[argparse.Namespace], None]
+
+
+def _settings(text: str) -> dict[str, Any]:
+    """Settings as YAML/JSON text, or ``@file``."""
+    data = yaml.safe_load(Path(text[1:]).read_text() if text.startswith("@") else text)
+    if not isinstance(data, dict):
+        raise WxpipeError(f"settings must be a mapping, got {text[:60]!r}")
+    return data
+
+
+def _lineage_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lineage", type=Path, help="write this rule's lineage record here")
+    p.add_argument("--upstream", type=Path, nargs="*", default=[], help="lineage records of the inputs")
+
+
+def _record(args: argparse.Namespace, kind: str, outputs: list[dict[str, Any]], params: dict[str, Any], **extra: Any) -> None:
+    if args.lineage:
+        from .lineage import write_record
+
+        write_record(args.lineage, kind, outputs, args.upstream, params, args.started, extra)  # type: ignore[arg-type]
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from .lineage import describe_tree
+    from .sources.demo import write_demo_archive
+    from .timeutil import date_range, parse_frequency
+
+    dates = date_range(args.start, args.end, parse_frequency(args.frequency))
+    write_demo_archive(args.out, dates, grid=args.grid, seed=args.seed)
+    params = {"start": args.start, "end": args.end, "frequency": args.frequency, "grid": args.grid, "seed": args.seed}
+    _record(args, "archive", [describe_tree(args.out)], params)
+
+
+def cmd_recipe(args: argparse.Namespace) -> None:
+    from .recipe import load_recipe
+    from .sources.grib import variable_names
+
+    recipe = load_recipe(args.file)
+    dates = recipe.dates.all()
+    print(f"{args.file}: valid; {len(dates)} dates, {len(variable_names(recipe))} variables: {' '.join(variable_names(recipe))}")
+
+
+def cmd_config(args: argparse.Namespace) -> None:
+    from .config import load_config
+
+    cfg = load_config(args.file)
+    print(f"{args.file}: valid; datasets {', '.join(cfg.datasets)}")
+
+
+def cmd_schema(args: argparse.Namespace) -> None:
+    from .config import export_schemas
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    for p in export_schemas(args.out):
+        print(p)
+
+
+def cmd_init(args: argparse.Namespace) -> None:
+    from . import create
+    from .dataset import open_dataset
+    from .lineage import describe_file
+
+    create.init(args.recipe, args.store)
+    ds = open_dataset(args.store)
+    _record(args, "part", [{"path": str(args.store), "uuid": ds.uuid, "stage": "init"}], {"recipe": describe_file(args.recipe)})
+
+
+def cmd_load(args: argparse.Namespace) -> None:
+    from . import create
+    from .dataset import Part, open_dataset
+
+    part = Part.parse(args.part)
+    rng = create.load(args.recipe, args.store, part)
+    ds = open_dataset(args.store)
+    out = {"path": str(args.store), "uuid": ds.uuid, "stage": f"load {args.part}", "dates": [rng.start, rng.stop]}
+    _record(args, "part", [out], {"part": args.part})
+
+
+def cmd_finalise(args: argparse.Namespace) -> None:
+    from .dataset import finalise
+    from .lineage import describe_tree
+
+    ds = finalise(args.store)
+    print(f"{args.store}: complete, {len(ds.dates)} dates x {len(ds.variables)} variables x {len(ds.latitudes)} points")
+    _record(args, "dataset", [describe_tree(args.store, uuid=ds.uuid)], {"recipe": ds.attrs["recipe"]})
+
+
+def cmd_create(args: argparse.Namespace) -> None:
+    from . import create
+
+    ds = create.create(args.recipe, args.store)
+    print(f"{args.store}: complete, {len(ds.dates)} dates x {len(ds.variables)} variables")
+
+
+def cmd_inspect(args: argparse.Namespace) -> None:
+    from .summary import summary
+
+    print(summary(args.store))
+
+
+def cmd_statistics(args: argparse.Namespace) -> None:
+    from . import statistics
+    from .dataset import open_dataset
+    from .lineage import describe_tree
+
+    ds = open_dataset(args.store)
+    start = args.start or dt.datetime.fromisoformat(ds.attrs["statistics_start_date"])
+    end = args.end or dt.datetime.fromisoformat(ds.attrs["statistics_end_date"])
+    allow = bool(ds.attrs["recipe"].get("statistics", {}).get("allow_nans", False))
+    m = statistics.compute(ds, start, end, allow)
+    statistics.write(args.store, m, start, end)
+    params = {"start": start.isoformat(), "end": end.isoformat(), "allow_nans": allow}
+    _record(args, "statistics", [describe_tree(args.store, uuid=ds.uuid)], params)
+
+
+def cmd_rechunk(args: argparse.Namespace) -> None:
+    from .rechunk import parse_size, rechunk
+
+    out = rechunk(args.src, args.dst, args.dates, args.values, parse_size(args.max_mem))
+    print(f"{args.dst}: chunks {out.data.chunks}; run `wxpipe verify` to check it against {args.src}")
+
+
+def cmd_verify(args: argparse.Namespace) -> None:
+    from .dataset import open_dataset
+    from .lineage import describe_tree
+    from .rechunk import verify
+
+    n = verify(args.src, args.dst)
+    print(f"{args.dst}: identical to {args.src} ({n} regions compared)")
+    layout = open_dataset(args.dst)
+    out = describe_tree(args.dst, uuid=layout.uuid, source_uuid=layout.attrs.get("source_uuid"))
+    _record(args, "layout", [out], {"source": str(args.src), "chunks": list(layout.data.chunks)})
+
+
+def cmd_copy(args: argparse.Namespace) -> None:
+    from .transfer import copy_tree
+
+    s = copy_tree(args.src, args.dst, args.threads)
+    print(f"copied {s['files']} files ({s['sent_files']} sent, {s['sent_bytes']} bytes) {args.src} -> {args.dst}: verified")
+    location = {"path": str(args.dst), "url": args.url or args.dst.resolve().as_uri(), "files": s["files"], "size": s["bytes"]}
+    _record(args, "copy", [location], {"source": str(args.src), "threads": args.threads})
+
+
+def _tags(args: argparse.Namespace) -> dict[str, str]:
+    from .lineage import read_record
+
+    return {f"lineage.{read_record(p)['kind']}": read_record(p)["id"] for p in args.upstream}
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from .config import TrainingConfig, params_of
+    from .dataset import open_dataset
+    from .lineage import describe_file
+    from .train import train
+
+    cfg = TrainingConfig.model_validate(_settings(args.settings))
+    ds = open_dataset(args.dataset)
+    res = train(ds, cfg, args.checkpoint, args.name, {**_tags(args), "dataset_uuid": ds.uuid})
+    print(f"trained {args.name}: {json.dumps(res.metrics)}; mlflow run {res.run_id}")
+    _record(
+        args,
+        "checkpoint",
+        [describe_file(args.checkpoint)],
+        params_of(cfg),
+        mlflow={"run_id": res.run_id, "experiment_id": res.experiment_id, "metrics": res.metrics},
+    )
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from .config import EvaluationConfig, params_of
+    from .dataset import open_dataset
+    from .evaluate import evaluate
+    from .lineage import describe_file
+
+    cfg = EvaluationConfig.model_validate(_settings(args.settings))
+    ds = open_dataset(args.dataset)
+    evaluate(ds, args.checkpoint, cfg, args.out, {**_tags(args), "dataset_uuid": ds.uuid})
+    outs = [describe_file(args.out / "scores.json"), describe_file(args.out / "scorecard.png")]
+    _record(args, "evaluation", outs, params_of(cfg))
+
+
+def cmd_publish(args: argparse.Namespace) -> None:
+    from .lineage import publish
+
+    for p in publish(args.pending, args.dest, args.records):
+        print(p)
+
+
+def cmd_lineage(args: argparse.Namespace) -> None:
+    from .lineage import write_catalogue
+
+    cat = write_catalogue(args.records, args.out)
+    print(f"{args.out}/catalogue.json: {len(cat['records'])} records, {len(cat['edges'])} links")
+
+
+def _date(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="wxpipe", description=__doc__)
+    ap.add_argument("-v", "--verbose", action="store_true")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    def add(name: str, fn: Handler, help: str, lineage: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=fn)
+        if lineage:
+            _lineage_args(p)
+        return p
+
+    p = add("demo", cmd_demo, "write the demo GRIB2 archive (one file per date)")
+    p.add_argument("out", type=Path)
+    p.add_argument("--start", type=_date, required=True)
+    p.add_argument("--end", type=_date, required=True)
+    p.add_argument("--frequency", default="6h")
+    p.add_argument("--grid", default="O32", choices=["O32", "O48"])
+    p.add_argument("--seed", type=int, default=0)
+
+    p = add("recipe", cmd_recipe, "check a recipe: `wxpipe recipe validate FILE`", lineage=False)
+    p.add_argument("action", choices=["validate"])
+    p.add_argument("file", type=Path)
+    p = add("config", cmd_config, "check a workflow config: `wxpipe config validate FILE`", lineage=False)
+    p.add_argument("action", choices=["validate"])
+    p.add_argument("file", type=Path)
+    p = add("schema", cmd_schema, "export the JSON schemas of config and recipe", lineage=False)
+    p.add_argument("out", type=Path)
+
+    for name, fn, text in [
+        ("init", cmd_init, "write an empty dataset with all its metadata"),
+        ("load", cmd_load, "write one part (a chunk-aligned range of dates) of a dataset"),
+        ("create", cmd_create, "init, load and finalise in one process"),
+    ]:
+        p = add(name, fn, text, lineage=name != "create")
+        p.add_argument("recipe", type=Path)
+        p.add_argument("store", type=Path)
+        if name == "load":
+            p.add_argument("--part", default="1/1", help="i/N")
+    p = add("finalise", cmd_finalise, "check every date is loaded or declared missing, then mark complete")
+    p.add_argument("store", type=Path)
+    p = add("inspect", cmd_inspect, "progress of a build, or the summary of a dataset", lineage=False)
+    p.add_argument("store", type=Path)
+
+    p = add("statistics", cmd_statistics, "per-variable statistics over the statistics period")
+    p.add_argument("store", type=Path)
+    p.add_argument("--start", type=_date)
+    p.add_argument("--end", type=_date)
+
+    p = add("rechunk", cmd_rechunk, "write a dataset in another chunking", lineage=False)
+    p.add_argument("src", type=Path)
+    p.add_argument("dst", type=Path)
+    p.add_argument("--dates", type=int, required=True, help="dates per chunk")
+    p.add_argument("--values", type=int, required=True, help="grid points per chunk")
+    p.add_argument("--max-mem", default="1GB")
+    p = add("verify", cmd_verify, "compare a layout with its source region by region; record it if identical")
+    p.add_argument("src", type=Path)
+    p.add_argument("dst", type=Path)
+
+    p = add("copy", cmd_copy, "copy a dataset or layout to a site, verified by checksums")
+    p.add_argument("src", type=Path)
+    p.add_argument("dst", type=Path)
+    p.add_argument("--threads", type=int, default=4)
+    p.add_argument("--url", help="the site URL to record as this copy's location")
+
+    p = add("train", cmd_train, "train a forecaster, logged to MLflow")
+    p.add_argument("dataset", type=Path)
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--name", required=True, help="run name")
+    p.add_argument("--settings", required=True, help="training settings as YAML/JSON, or @file")
+
+    p = add("evaluate", cmd_evaluate, "score a checkpoint against persistence")
+    p.add_argument("dataset", type=Path)
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("out", type=Path)
+    p.add_argument("--settings", required=True, help="evaluation settings as YAML/JSON, or @file")
+
+    p = add("publish", cmd_publish, "move finished records from the pending folder to the lineage folder", lineage=False)
+    p.add_argument("pending", type=Path)
+    p.add_argument("dest", type=Path)
+    p.add_argument("records", type=Path, nargs="+")
+
+    p = add("lineage", cmd_lineage, "join lineage records into a catalogue", lineage=False)
+    p.add_argument("out", type=Path)
+    p.add_argument("records", type=Path, nargs="+")
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    args.started = dt.datetime.now(dt.timezone.utc)
+    try:
+        args.func(args)
+    except WxpipeError as exc:
+        print(f"wxpipe {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""The workflow configuration (``config/config.yaml``), validated strictly before any job runs.
+
+Relative paths are relative to the working directory, as everywhere in Snakemake.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import pydantic
+
+from ._model import Frequency, Name, Period, StrictModel
+from .errors import validation_error
+from .yamlio import Location, load_with_lines
+
+
+class DemoConfig(StrictModel):
+    """The embedded demo archive: synthetic but structured weather written as GRIB2 by ecCodes."""
+
+    out: Path = Path("results/demo/grib")
+    start: dt.datetime
+    end: dt.datetime
+    frequency: Frequency = dt.timedelta(hours=6)
+    grid: Literal["O32", "O48"] = "O32"
+    seed: int = 0
+
+
+class DatasetConfig(StrictModel):
+    recipe: Path
+    parts: int = pydantic.Field(2, ge=1, description="load jobs; each writes a chunk-aligned range of dates")
+
+
+class LayoutConfig(StrictModel):
+    """Another chunking of a dataset, for models that read it in another pattern."""
+
+    dataset: Name
+    dates: int = pydantic.Field(gt=0, description="dates per chunk")
+    values: int = pydantic.Field(gt=0, description="grid points per chunk")
+
+
+class SiteConfig(StrictModel):
+    """Where copies go. ``file:///abs/path`` or ``file:relative/path`` (relative to the working directory)."""
+
+    url: str
+
+    @pydantic.field_validator("url")
+    @classmethod
+    def _scheme(cls, url: str) -> str:
+        if not url.startswith("file:"):
+            raise ValueError(f"site url {url!r}: only file: sites are supported yet")
+        return url
+
+    @property
+    def path(self) -> Path:
+        rest = self.url.removeprefix("file:")
+        return Path(rest.removeprefix("//")) if rest.startswith("///") else Path(rest)
+
+
+class TransferConfig(StrictModel):
+    dataset: Name
+    site: Name
+
+
+class MlflowConfig(StrictModel):
+    tracking_uri: str = "sqlite:///results/mlflow.db"
+    experiment: str = "wxpipe"
+
+
+class TrainingConfig(StrictModel):
+    """A small forecaster: x(t+step) from x(t) and its grid neighbours, trained on one dataset."""
+
+    dataset: Name
+    train: Period
+    validation: Period
+    steps: int = pydantic.Field(300, gt=0)
+    batch_size: int = pydantic.Field(4, gt=0)
+    learning_rate: float = pydantic.Field(1e-3, gt=0)
+    hidden: int = pydantic.Field(64, gt=0)
+    neighbours: int = pydantic.Field(9, gt=0)
+    seed: int = 0
+    threads: int = pydantic.Field(2, gt=0)
+    mlflow: MlflowConfig = MlflowConfig()
+
+
+class EvaluationConfig(StrictModel):
+    period: Period
+    leads: list[int] = pydantic.Field(default=[1, 2, 4], min_length=1, description="lead times in dataset steps")
+
+
+class Config(StrictModel):
+    demo: DemoConfig | None = None
+    datasets: dict[Name, DatasetConfig]
+    layouts: dict[Name, LayoutConfig] = {}
+    sites: dict[Name, SiteConfig] = {}
+    transfers: list[TransferConfig] = []
+    training: dict[Name, TrainingConfig] = {}
+    evaluation: EvaluationConfig | None = None
+
+    @pydantic.model_validator(mode="after")
+    def _references(self) -> Config:
+        for name, layout in self.layouts.items():
+            if layout.dataset not in self.datasets:
+                raise ValueError(f"layouts.{name}.dataset: no dataset {layout.dataset!r}")
+        for t in self.transfers:
+            if t.dataset not in self.datasets:
+                raise ValueError(f"transfers: no dataset {t.dataset!r}")
+            if t.site not in self.sites:
+                raise ValueError(f"transfers: no site {t.site!r}")
+        for name, run in self.training.items():
+            if run.dataset not in self.datasets:
+                raise ValueError(f"training.{name}.dataset: no dataset {run.dataset!r}")
+        if self.training and self.evaluation is None:
+            raise ValueError("training runs need an evaluation section")
+        return self
+
+
+def validate_config(data: Mapping[str, Any], sources: Sequence[str | Path] = ()) -> Config:
+    """Validate a config dict (as Snakemake loaded it); errors name the config file and line."""
+    try:
+        return Config.model_validate(dict(data))
+    except pydantic.ValidationError as exc:
+        lines: dict[Location, int] = {}
+        for src in sources:  # later files override earlier ones, as in Snakemake
+            lines.update(load_with_lines(src)[1])
+        where = " or ".join(str(s) for s in sources) or "config"
+        raise validation_error(exc, sources[-1] if len(sources) == 1 else where, lines) from None
+
+
+def load_config(path: str | Path) -> Config:
+    data, _ = load_with_lines(path)
+    return validate_config(data, [path])
+
+
+def export_schemas(folder: Path) -> list[Path]:
+    """Write the JSON schemas of the config and the recipe (a test keeps them in sync)."""
+    from .recipe import Recipe
+
+    out = []
+    for name, model in [("config", Config), ("recipe", Recipe)]:
+        path = folder / f"{name}.schema.json"
+        path.write_text(json.dumps(model.model_json_schema(), indent=2, sort_keys=True) + "\n")
+        out.append(path)
+    return out
+
+
+def params_of(model: pydantic.BaseModel) -> dict[str, Any]:
+    """A JSON-ready slice of config, for Snakemake ``params:`` and lineage records."""
+    return json.loads(model.model_dump_json())

@@ -1,0 +1,247 @@
+"""The on-disk dataset contract (DESIGN.md): an anemoi-compatible Zarr group.
+
+Creation is split as on HPC: :func:`init` writes the empty store and its metadata, :func:`load_part`
+writes a chunk-aligned range of dates (parts never share a chunk, so they run as separate jobs), and
+:func:`finalise` checks that every date is present or declared missing. A per-date ``_build_loaded``
+flag is written after the date's data, so an interrupted part resumes and nothing half-written is
+marked done.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import platform
+import subprocess
+import uuid as uuidlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+
+from .errors import WxpipeError
+from .recipe import Recipe
+from .timeutil import date_range, format_frequency, iso, parse_frequency
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = "0.30"
+LOADED = "_build_loaded"
+STATISTICS = ("mean", "stdev", "minimum", "maximum")
+
+
+@dataclass(frozen=True)
+class Part:
+    """Part ``index`` (1-based) of ``count``: a contiguous, chunk-aligned range of date indices."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Part:
+        try:
+            i, n = (int(x) for x in text.split("/"))
+        except ValueError:
+            raise WxpipeError(f"part {text!r} is not like '1/4'") from None
+        if not 1 <= i <= n:
+            raise WxpipeError(f"part {text!r}: index must be between 1 and {n}")
+        return cls(i, n)
+
+    def dates(self, n_dates: int, chunk: int) -> range:
+        """Whole chunks are shared out as evenly as possible, so no two parts touch one chunk."""
+        n_chunks = -(-n_dates // chunk)
+        lo = (self.index - 1) * n_chunks // self.count
+        hi = self.index * n_chunks // self.count
+        return range(lo * chunk, min(hi * chunk, n_dates))
+
+
+class Dataset:
+    """Read access to a dataset: arrays stay lazy, small metadata is loaded."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.root = zarr.open_group(str(self.path), mode="r")
+        except (FileNotFoundError, zarr.errors.GroupNotFoundError) as exc:
+            raise WxpipeError(f"{self.path}: not a dataset ({exc})") from None
+        self.attrs: dict[str, Any] = dict(self.root.attrs)
+        self.data: zarr.Array = self.root["data"]  # type: ignore[assignment]
+        self.variables: list[str] = list(self.attrs["variables"])
+        self.dates: np.ndarray = self.root["dates"][:]
+        self.latitudes: np.ndarray = self.root["latitudes"][:]
+        self.longitudes: np.ndarray = self.root["longitudes"][:]
+        self.frequency: dt.timedelta = parse_frequency(self.attrs["frequency"])
+
+    @property
+    def uuid(self) -> str:
+        return str(self.attrs["uuid"])
+
+    @property
+    def missing_dates(self) -> list[np.datetime64]:
+        return [np.datetime64(d, "s") for d in self.attrs.get("missing_dates", [])]
+
+    def statistics(self) -> dict[str, np.ndarray]:
+        """mean/stdev/minimum/maximum per variable; an error if the statistics stage has not run."""
+        if "mean" not in self.root:
+            raise WxpipeError(f"{self.path}: no statistics yet (run `wxpipe statistics`)")
+        return {k: self.root[k][:] for k in STATISTICS}  # type: ignore[index]
+
+    def index_of(self, date: np.datetime64 | dt.datetime) -> int:
+        d = np.datetime64(date, "s")
+        i = int(np.searchsorted(self.dates, d))
+        if i >= len(self.dates) or self.dates[i] != d:
+            raise WxpipeError(f"{self.path}: date {iso(d)} is not in the dataset")
+        return i
+
+    def indices(self, start: dt.datetime, end: dt.datetime) -> np.ndarray:
+        """Indices of the dates in ``[start, end]``."""
+        d = self.dates
+        return np.nonzero((d >= np.datetime64(start, "s")) & (d <= np.datetime64(end, "s")))[0]
+
+
+def open_dataset(path: str | Path) -> Dataset:
+    return Dataset(path)
+
+
+def provenance() -> dict[str, Any]:
+    """Software versions, git commit and host: what made this artefact."""
+    packages = {}
+    for name in ("wxpipe", "zarr", "numpy", "eccodes", "xarray", "torch", "mlflow", "snakemake"):
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return {
+        "python": platform.python_version(),
+        "packages": packages,
+        "git": git_commit(),
+        "host": platform.node(),
+    }
+
+
+def git_commit() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def init(
+    path: str | Path,
+    recipe: Recipe,
+    variables: list[str],
+    latitudes: np.ndarray,
+    longitudes: np.ndarray,
+    field_shape: list[int],
+    resolution: str,
+    recipe_path: str | Path = "",
+) -> None:
+    """Write the empty store with all metadata; ``data`` holds no chunk until a part writes it."""
+    path = Path(path)
+    dates = recipe.dates.all()
+    n_values = len(latitudes)
+    chunk = recipe.output.chunking.get("dates", 1)
+    root = zarr.open_group(str(path), mode="w", zarr_format=recipe.output.zarr_format)
+    root.create_array(
+        "data",
+        shape=(len(dates), len(variables), 1, n_values),
+        chunks=(chunk, len(variables), 1, n_values),
+        dtype=recipe.output.dtype,
+        fill_value=np.nan,
+        compressors=_compressor(),
+    )
+    root.create_array("dates", data=dates.astype("datetime64[s]"), chunks=(len(dates),))
+    root.create_array("latitudes", data=np.asarray(latitudes, dtype="float64"))
+    root.create_array("longitudes", data=np.asarray(longitudes, dtype="float64"))
+    root.create_array(LOADED, shape=(len(dates),), chunks=(chunk,), dtype="bool", fill_value=False)
+    missing = [iso(np.datetime64(m, "s")) for m in recipe.dates.missing]
+    period = recipe.statistics_period()
+    root.attrs.update(
+        {
+            "variables": variables,
+            "frequency": format_frequency(recipe.dates.frequency),
+            "start_date": iso(dates[0]),
+            "end_date": iso(dates[-1]),
+            "missing_dates": missing,
+            "resolution": resolution,
+            "field_shape": field_shape,
+            "version": FORMAT_VERSION,
+            "uuid": str(uuidlib.uuid4()),
+            "recipe": json.loads(recipe.model_dump_json()),
+            "recipe_path": str(recipe_path),
+            "variables_metadata": {v: {} for v in variables},
+            "constant_fields": [],
+            "statistics_start_date": iso(period.start),
+            "statistics_end_date": iso(period.end),
+            "licence": recipe.licence,
+            "attribution": recipe.attribution,
+            "description": recipe.description,
+            "name": recipe.name or path.stem,
+            "provenance": provenance(),
+            "build_complete": False,
+        }
+    )
+    log.info("initialised %s: %d dates x %d variables x %d points", path, len(dates), len(variables), n_values)
+
+
+def _compressor() -> Any:
+    # Blosc lz4 with shuffle, as anemoi-datasets writes; numcodecs' form is what zarr format 2 needs
+    from numcodecs import Blosc
+
+    return Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE)
+
+
+def part_dates(path: str | Path, part: Part) -> range:
+    root = zarr.open_group(str(path), mode="r")
+    data = root["data"]
+    return part.dates(data.shape[0], data.chunks[0])  # type: ignore[union-attr]
+
+
+def write_dates(path: str | Path, first: int, block: np.ndarray) -> None:
+    """Write ``block`` (dates, variables, 1, values) at ``first``, then flag those dates as loaded."""
+    root = zarr.open_group(str(path), mode="r+")
+    data: zarr.Array = root["data"]  # type: ignore[assignment]
+    data[first : first + len(block)] = block
+    flags: zarr.Array = root[LOADED]  # type: ignore[assignment]
+    flags[first : first + len(block)] = True
+
+
+def loaded(path: str | Path) -> np.ndarray:
+    return zarr.open_group(str(path), mode="r")[LOADED][:]  # type: ignore[index,return-value]
+
+
+def chunks_of(rng: range, chunk: int) -> Iterator[range]:
+    """Split a chunk-aligned range into whole chunks."""
+    for lo in range(rng.start, rng.stop, chunk):
+        yield range(lo, min(lo + chunk, rng.stop))
+
+
+def finalise(path: str | Path) -> Dataset:
+    """Refuse, listing the dates, unless every date is loaded or declared missing; then mark complete."""
+    root = zarr.open_group(str(path), mode="r+")
+    dates = root["dates"][:]  # type: ignore[index]
+    done = root[LOADED][:]  # type: ignore[index]
+    missing = {np.datetime64(m, "s") for m in root.attrs.get("missing_dates", [])}  # type: ignore[union-attr]
+    absent = [iso(d) for d, ok in zip(dates, done, strict=True) if not ok and d not in missing]  # type: ignore[arg-type]
+    if absent:
+        shown = ", ".join(absent[:10]) + (f" and {len(absent) - 10} more" if len(absent) > 10 else "")
+        raise WxpipeError(f"{path}: {len(absent)} dates not loaded: {shown}")
+    root.attrs["build_complete"] = True
+    return Dataset(path)
+
+
+def all_dates(path: str | Path) -> np.ndarray:
+    root = zarr.open_group(str(path), mode="r")
+    return root["dates"][:]  # type: ignore[index,return-value]
+
+
+__all__ = ["Dataset", "Part", "finalise", "init", "open_dataset", "write_dates", "date_range"]

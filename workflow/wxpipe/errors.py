@@ -1,0 +1,41 @@
+"""One exception type for user-facing errors: the CLI prints its message without a traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pydantic
+
+from .yamlio import Location, line_of
+
+
+class WxpipeError(Exception):
+    """A problem with the user's input or data; the message names the file, key or date at fault."""
+
+
+def validation_error(
+    exc: pydantic.ValidationError,
+    source: str | Path,
+    lines: Mapping[Location, int] | None = None,
+    prefix: Location = (),
+) -> WxpipeError:
+    """Rewrite a pydantic error as ``file:line: key.path: message`` lines."""
+    out = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
+        where: Location = (*prefix, *loc)
+        line = line_of(dict(lines), where) if lines else None
+        key = ".".join(str(p) for p in where) or "(top level)"
+        pos = f"{source}:{line}" if line else f"{source}"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (misspelled?)"
+        out.append(f"{pos}: {key}: {msg}")
+    return WxpipeError("invalid configuration\n  " + "\n  ".join(out))
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic inserts the model name of a union member into loc; it is noise for the user
+    return isinstance(part, str) and part[:1].isupper()

@@ -1,0 +1,38 @@
+"""File helpers: atomic writes (nothing half-written is ever in its final place) and hashing."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+BLOCK = 1 << 20
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(BLOCK):
+            h.update(block)
+    return h.hexdigest()
+
+
+def tree_files(root: Path) -> list[Path]:
+    """Every regular file under ``root``, as sorted relative paths."""
+    out = []
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            out.append(Path(dirpath, name).relative_to(root))
+    return sorted(out)
+
+
+def tree_size(root: Path) -> tuple[int, int]:
+    files = tree_files(root)
+    return sum((root / f).stat().st_size for f in files), len(files)

@@ -1,0 +1,170 @@
+"""Lineage records: what each rule made, from what, with which settings and software.
+
+Every rule writes one small JSON record next to its output; :func:`catalogue` joins them. An id is
+a hash of the record's content (kind, outputs, inputs, params), so a rerun that makes the same
+thing from the same inputs gets the same id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from .errors import WxpipeError
+from .fsutil import atomic_write_text, file_sha256, tree_size
+
+Kind = Literal["archive", "dataset", "statistics", "layout", "copy", "training", "checkpoint", "evaluation", "part"]
+
+SECRET_WORDS = ("secret", "password", "token", "credential", "access_key")
+
+
+def describe_file(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    return {"path": str(p), "size": p.stat().st_size, "sha256": file_sha256(p)}
+
+
+def describe_tree(path: str | Path, **extra: Any) -> dict[str, Any]:
+    """A directory output (a Zarr store): size and file count, plus e.g. the dataset uuid."""
+    p = Path(path)
+    size, files = tree_size(p)
+    return {"path": str(p), "size": size, "files": files, **extra}
+
+
+def params_hash(params: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _check_no_secrets(params: Any, where: str = "params") -> None:
+    if isinstance(params, Mapping):
+        for k, v in params.items():
+            if any(w in str(k).lower() for w in SECRET_WORDS):
+                raise WxpipeError(f"lineage {where}.{k}: refusing to record a credential-like key")
+            _check_no_secrets(v, f"{where}.{k}")
+    elif isinstance(params, list):
+        for i, v in enumerate(params):
+            _check_no_secrets(v, f"{where}[{i}]")
+
+
+def read_record(path: str | Path) -> dict[str, Any]:
+    try:
+        return json.loads(Path(path).read_text())  # type: ignore[no-any-return]
+    except (OSError, json.JSONDecodeError) as exc:
+        raise WxpipeError(f"{path}: not a lineage record ({exc})") from None
+
+
+def software() -> dict[str, Any]:
+    from .dataset import provenance
+
+    info = provenance()
+    return {"wxpipe": info["packages"].get("wxpipe"), "git": info["git"], "packages": info["packages"]}
+
+
+def write_record(
+    path: str | Path,
+    kind: Kind,
+    outputs: Sequence[Mapping[str, Any]],
+    inputs: Iterable[str | Path] = (),
+    params: Mapping[str, Any] | None = None,
+    started: dt.datetime | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write the record for one rule's output; ``inputs`` are the upstream records' paths."""
+    params = dict(params or {})
+    _check_no_secrets(params)
+    upstream = [read_record(p)["id"] for p in inputs]
+    content = {"kind": kind, "outputs": list(outputs), "inputs": upstream, "params": params}
+    rid = f"{kind}-{params_hash(content)}"
+    now = dt.datetime.now(dt.timezone.utc)
+    record = {
+        "id": rid,
+        "kind": kind,
+        "outputs": list(outputs),
+        "inputs": upstream,
+        "params": params,
+        "params_hash": params_hash(params),
+        "software": software(),
+        "execution": {
+            "host": platform.node(),
+            "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+            "start": (started or now).isoformat(timespec="seconds"),
+            "end": now.isoformat(timespec="seconds"),
+        },
+        **dict(extra or {}),
+    }
+    atomic_write_text(Path(path), json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+    return record
+
+
+def publish(pending: Path, dest: Path, records: Iterable[Path]) -> list[Path]:
+    """Copy records from ``pending`` to the same relative place under ``dest`` (the stage's outputs)."""
+    out = []
+    for rec in records:
+        target = dest / Path(rec).relative_to(pending)
+        read_record(rec)
+        atomic_write_text(target, Path(rec).read_text())
+        out.append(target)
+    return out
+
+
+def catalogue(records: Iterable[str | Path]) -> dict[str, Any]:
+    """Join records; every input id must resolve to another record of the catalogue."""
+    by_id: dict[str, dict[str, Any]] = {}
+    for p in sorted(Path(r) for r in records):
+        rec = read_record(p)
+        rec["record_path"] = str(p)
+        by_id[rec["id"]] = rec
+    dangling = sorted({i for r in by_id.values() for i in r["inputs"] if i not in by_id})
+    if dangling:
+        raise WxpipeError(f"lineage: inputs without a record: {', '.join(dangling)}")
+    edges = [[i, r["id"]] for r in by_id.values() for i in r["inputs"]]
+    return {"records": by_id, "edges": edges}
+
+
+def write_catalogue(records: Iterable[str | Path], out_dir: Path) -> dict[str, Any]:
+    """``catalogue.json``, a Graphviz ``catalogue.dot`` and a static ``catalogue.html``."""
+    cat = catalogue(records)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / "catalogue.json", json.dumps(cat, indent=2, sort_keys=True, default=str) + "\n")
+    atomic_write_text(out_dir / "catalogue.dot", _dot(cat))
+    atomic_write_text(out_dir / "catalogue.html", _html(cat))
+    return cat
+
+
+def _label(rec: Mapping[str, Any]) -> str:
+    out = rec["outputs"][0]["path"] if rec["outputs"] else ""
+    return f"{rec['kind']}\\n{Path(out).name}"
+
+
+def _dot(cat: Mapping[str, Any]) -> str:
+    lines = ["digraph lineage {", "  rankdir=LR; node [shape=box, fontsize=10];"]
+    for rid, rec in cat["records"].items():
+        lines.append(f'  "{rid}" [label="{_label(rec)}"];')
+    lines += [f'  "{a}" -> "{b}";' for a, b in cat["edges"]]
+    return "\n".join([*lines, "}"]) + "\n"
+
+
+def _html(cat: Mapping[str, Any]) -> str:
+    import html
+
+    rows = []
+    for rid, rec in sorted(cat["records"].items(), key=lambda kv: kv[1]["execution"]["end"]):
+        outs = "<br>".join(html.escape(str(o.get("path", ""))) for o in rec["outputs"])
+        ins = "<br>".join(f'<a href="#{i}">{html.escape(i)}</a>' for i in rec["inputs"])
+        rows.append(
+            f'<tr id="{html.escape(rid)}"><td>{html.escape(rid)}</td><td>{rec["kind"]}</td><td>{outs}</td>'
+            f"<td>{ins}</td><td>{html.escape(rec['execution']['end'])}</td></tr>"
+        )
+    return (
+        "<!doctype html><meta charset=utf-8><title>wxpipe lineage</title>"
+        "<style>body{font-family:sans-serif}td,th{border:1px solid #ccc;padding:4px;vertical-align:top}"
+        "table{border-collapse:collapse}</style><h1>wxpipe lineage catalogue</h1>"
+        "<table><tr><th>id</th><th>kind</th><th>outputs</th><th>inputs</th><th>finished</th></tr>"
+        + "".join(rows)
+        + "</table>\n"
+    )

@@ -1,0 +1,64 @@
+"""What the Snakefile asks of the package: file lists and settings, so rules stay pure dataflow."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .config import Config, params_of
+from .dataset import Part
+from .recipe import load_recipe
+from .sources.grib import input_files
+from .timeutil import date_range, format_frequency
+
+PENDING = "results/lineage/.pending"
+__all__ = ["PENDING", "format_frequency"]
+
+
+def demo_files(cfg: Config) -> list[str]:
+    """Every GRIB file of the demo archive (the demo rule's outputs)."""
+    if cfg.demo is None:
+        return []
+    dates = date_range(cfg.demo.start, cfg.demo.end, cfg.demo.frequency)
+    return [str(cfg.demo.out / f"{np.datetime_as_string(d, unit='h').replace('-', '').replace('T', '')}.grib2") for d in dates]
+
+
+def part_names(cfg: Config, dataset: str) -> list[str]:
+    n = cfg.datasets[dataset].parts
+    return [f"{i}-of-{n}" for i in range(1, n + 1)]
+
+
+def part_inputs(cfg: Config, dataset: str, part: str) -> list[str]:
+    """The source files one load part reads (so Snakemake knows which rule makes them)."""
+    recipe = load_recipe(cfg.datasets[dataset].recipe)
+    i, n = (int(x) for x in part.split("-of-"))
+    dates = recipe.dates.all()
+    rng = Part(i, n).dates(len(dates), recipe.output.chunking.get("dates", 1))
+    return [str(p) for p in input_files(recipe, dates[rng.start : rng.stop])]
+
+
+def first_inputs(cfg: Config, dataset: str) -> list[str]:
+    recipe = load_recipe(cfg.datasets[dataset].recipe)
+    return [str(p) for p in input_files(recipe, recipe.dates.all())[:1]]
+
+
+def uses_demo(cfg: Config, dataset: str) -> bool:
+    """Whether the dataset reads the demo archive (then the archive's record is an upstream)."""
+    if cfg.demo is None:
+        return False
+    demo = set(demo_files(cfg))
+    return any(f in demo for f in first_inputs(cfg, dataset))
+
+
+def settings(cfg: Config, section: str, name: str | None = None) -> str:
+    """A config slice as JSON, for ``--settings`` (and as ``params:`` so a change reruns the rule)."""
+    model = getattr(cfg, section)
+    if name is not None:
+        model = model[name]
+    return json.dumps(params_of(model), sort_keys=True)
+
+
+def site_path(cfg: Config, site: str, dataset: str) -> str:
+    return str(Path(cfg.sites[site].path) / f"{dataset}.zarr")

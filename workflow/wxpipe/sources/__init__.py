@@ -1,0 +1,1 @@
+"""Readers of raw archives (GRIB, netCDF, Zarr) and the demo archive generator."""

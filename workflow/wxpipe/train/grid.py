@@ -1,0 +1,117 @@
+"""Geometry of a flattened grid: nearest neighbours, their offsets, area weights and time forcings.
+
+Everything here is plain numpy computed once per grid (or per batch of dates for forcings), so the
+model itself only gathers and multiplies. The grid may be regular lat-lon or reduced Gaussian: only
+the flattened ``latitudes``/``longitudes`` are used.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+N_FORCINGS = 6
+_DAY = 86400.0
+_YEAR_DAYS = 365.25
+
+
+def unit_vectors(latitudes: np.ndarray, longitudes: np.ndarray) -> np.ndarray:
+    """(values, 3) points on the unit sphere, so great-circle nearness is a dot product."""
+    lat = np.deg2rad(np.asarray(latitudes, dtype=np.float64))
+    lon = np.deg2rad(np.asarray(longitudes, dtype=np.float64))
+    return np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], axis=-1)
+
+
+def neighbour_indices(latitudes: np.ndarray, longitudes: np.ndarray, k: int, chunk: int = 512) -> np.ndarray:
+    """(values, k) indices of each point's ``k`` nearest points: itself first, the others by bearing.
+
+    Ordering the neighbours by bearing (clockwise from north) gives every point roughly the same
+    stencil, so a per-point MLP can tell upstream from downstream. Rows are computed ``chunk`` at a
+    time so memory stays at ``chunk * values`` floats rather than ``values**2``.
+    """
+    xyz = unit_vectors(latitudes, longitudes)
+    n = len(xyz)
+    if not 1 <= k <= n:
+        raise ValueError(f"neighbours={k}: must be between 1 and the {n} grid points")
+    out = np.empty((n, k), dtype=np.int64)
+    for lo in range(0, n, chunk):
+        rows = np.arange(lo, min(lo + chunk, n))
+        near = xyz[rows] @ xyz.T
+        near[np.arange(len(rows)), rows] = np.inf  # the point itself always comes first
+        idx = np.argpartition(-near, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (len(rows), 1))
+        order = np.argsort(-np.take_along_axis(near, idx, axis=1), axis=1, kind="stable")
+        out[rows] = np.take_along_axis(idx, order, axis=1)
+    if k > 2:
+        east, north = _local_offsets(xyz, out[:, 1:])
+        by_bearing = np.argsort(np.arctan2(east, north), axis=1, kind="stable")
+        out[:, 1:] = np.take_along_axis(out[:, 1:], by_bearing, axis=1)
+    return out
+
+
+def neighbour_offsets(latitudes: np.ndarray, longitudes: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
+    """(values, k-1, 2) east/north displacement to each neighbour, in units of the mean grid spacing.
+
+    The MLP sees these so it can weigh neighbours by where they actually are: on a reduced grid
+    the stencil's shape changes with latitude.
+    """
+    xyz = unit_vectors(latitudes, longitudes)
+    east, north = _local_offsets(xyz, neighbours[:, 1:])
+    spacing = np.sqrt(4 * np.pi / len(xyz))
+    return (np.stack([east, north], axis=-1) / spacing).astype(np.float32)
+
+
+def _local_offsets(xyz: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """East and north components of the chord from each point to ``others`` (values, m)."""
+    x, y, z = xyz[:, 0], xyz[:, 1], xyz[:, 2]
+    lon = np.arctan2(y, x)
+    coslat = np.hypot(x, y)
+    east_axis = np.stack([-np.sin(lon), np.cos(lon), np.zeros_like(lon)], axis=-1)
+    north_axis = np.stack([-z * np.cos(lon), -z * np.sin(lon), coslat], axis=-1)
+    chord = xyz[others] - xyz[:, None, :]
+    return np.einsum("nmc,nc->nm", chord, east_axis), np.einsum("nmc,nc->nm", chord, north_axis)
+
+
+def area_weights(latitudes: np.ndarray) -> np.ndarray:
+    """Per-point area weights with mean 1 (WeatherBench2 style).
+
+    A latitude row's area is proportional to cos(latitude); on a reduced Gaussian grid a row's
+    points share it equally, so a point's weight is cos(lat) / points-in-its-row. On a regular
+    lat-lon grid every row has the same count and this is plain cos(lat).
+    """
+    lat = np.asarray(latitudes, dtype=np.float64)
+    _, row, count = np.unique(np.round(lat, 8), return_inverse=True, return_counts=True)
+    w = np.clip(np.cos(np.deg2rad(lat)), 0.0, None) / count[row]
+    total = w.sum()
+    if not total > 0:
+        raise ValueError("area weights: every point is at a pole")
+    return w * (len(w) / total)
+
+
+def forcings(dates: np.ndarray, latitudes: np.ndarray, longitudes: np.ndarray) -> np.ndarray:
+    """(dates, values, 6) float32: sin/cos of latitude, local solar time and day of year.
+
+    These are what a point cannot see from its neighbours' values: where it is, and when (the
+    diurnal and seasonal cycles drive much of a 6-hourly change).
+    """
+    d = np.asarray(dates).astype("datetime64[s]")
+    seconds = d.astype(np.int64).astype(np.float64)
+    hour = (seconds % _DAY) / 3600.0
+    day_of_year = (d - d.astype("datetime64[Y]")).astype(np.float64) / _DAY
+    lat = np.deg2rad(np.asarray(latitudes, dtype=np.float64))
+    lon = np.asarray(longitudes, dtype=np.float64)
+    solar = 2 * np.pi * (hour[:, None] + lon[None, :] / 15.0) / 24.0
+    season = np.broadcast_to((2 * np.pi * day_of_year / _YEAR_DAYS)[:, None], solar.shape)
+    lat_b = np.broadcast_to(lat[None, :], solar.shape)
+    out = np.stack(
+        [np.sin(lat_b), np.cos(lat_b), np.sin(solar), np.cos(solar), np.sin(season), np.cos(season)], axis=-1
+    )
+    return out.astype(np.float32)
+
+
+def grid_fingerprint(latitudes: np.ndarray, longitudes: np.ndarray) -> str:
+    """A short hash of the grid, so a checkpoint refuses a dataset on another grid."""
+    import hashlib
+
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(np.round(latitudes, 6), dtype=np.float64).tobytes())
+    h.update(np.ascontiguousarray(np.round(longitudes, 6), dtype=np.float64).tobytes())
+    return h.hexdigest()[:16]

@@ -1,0 +1,252 @@
+"""Training: sample (t, t+1) pairs, fit the forecaster, track it in MLflow and write a checkpoint.
+
+The run is deterministic for a given seed and thread count. Everything the evaluation needs (the
+model, its grid, its normalisation, the MLflow run) travels in the checkpoint, which is written
+atomically so a killed job never leaves a loadable half-file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..config import TrainingConfig, params_of
+from ..dataset import Dataset
+from ..errors import WxpipeError
+from ..plots import loss_curve
+from . import tracking
+from .data import Batch, evenly_spaced, read_batch, sample_starts, shuffled_batches, tendency_stdev
+from .grid import area_weights, forcings, grid_fingerprint, neighbour_indices, neighbour_offsets
+from .model import Forecaster, Hyper, safe_scale
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = 1
+LOG_EVERY = 10  # steps between train_loss points
+VALIDATIONS = 5  # validation passes per run, the last at the final step
+VALIDATION_SAMPLES = 64  # evenly spaced over the validation period: bounded time and memory
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_id: str
+    experiment_id: str
+    metrics: dict[str, float]
+    checkpoint: Path
+
+
+def train(dataset: Dataset, cfg: TrainingConfig, checkpoint: Path, run_name: str, tags: dict[str, str]) -> TrainResult:
+    """Train on ``cfg.train``, validate on ``cfg.validation``, log to MLflow, write ``checkpoint``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        return _train(dataset, cfg, Path(checkpoint), run_name, tags)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(dataset: Dataset, cfg: TrainingConfig, checkpoint: Path, run_name: str, tags: dict[str, str]) -> TrainResult:
+    stats = dataset.statistics()
+    mean = np.asarray(stats["mean"], dtype=np.float64)
+    stdev = safe_scale(stats["stdev"])
+    train_starts = sample_starts(dataset, cfg.train, (0, 1))
+    val_starts = evenly_spaced(sample_starts(dataset, cfg.validation, (0, 1)), VALIDATION_SAMPLES)
+    for name, starts, period in [("train", train_starts, cfg.train), ("validation", val_starts, cfg.validation)]:
+        if len(starts) == 0:
+            raise WxpipeError(
+                f"{dataset.path}: no (t, t+1) pairs with both dates present in {name} period "
+                f"{period.start} .. {period.end}"
+            )
+    log.info(
+        "%s: %d training pairs, %d validation pairs, %d variables x %d points",
+        dataset.path, len(train_starts), len(val_starts), len(dataset.variables), len(dataset.latitudes),
+    )  # fmt: skip
+
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    lat, lon = dataset.latitudes, dataset.longitudes
+    neighbours = neighbour_indices(lat, lon, cfg.neighbours)
+    hyper = Hyper(len(dataset.variables), len(lat), cfg.neighbours, cfg.hidden)
+    model = Forecaster.build(
+        hyper,
+        neighbours,
+        neighbour_offsets(lat, lon, neighbours),
+        mean,
+        stdev,
+        tendency_stdev(dataset, train_starts, mean, stdev),
+    )
+    weights = torch.as_tensor(area_weights(lat), dtype=torch.float32)
+    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=cfg.steps, eta_min=cfg.learning_rate / 10)
+    val_batches = [read_batch(dataset, val_starts[i : i + cfg.batch_size], (0, 1)) for i in range(0, len(val_starts), cfg.batch_size)]
+
+    uri = cfg.mlflow.tracking_uri
+    client = tracking.client(uri)
+    experiment = tracking.experiment_id(client, cfg.mlflow.experiment, uri)
+    run_tags = {"wxpipe.stage": "train", "wxpipe.dataset_uuid": dataset.uuid, **tags}
+    run_id: str = client.create_run(experiment, run_name=run_name, tags=run_tags).info.run_id
+    log.info("MLflow run %s (%s) in experiment %s at %s", run_name, run_id, experiment, tracking.redact(uri))
+    try:
+        params = tracking.flatten(params_of(cfg))
+        params["mlflow.tracking_uri"] = tracking.redact(uri)
+        params.update(
+            {
+                "data.path": str(dataset.path),
+                "data.variables": ",".join(dataset.variables),
+                "data.points": str(len(lat)),
+                "data.train_pairs": str(len(train_starts)),
+                "data.validation_pairs": str(len(val_starts)),
+                "model.parameters": str(sum(p.numel() for p in model.parameters())),
+            }
+        )
+        tracking.log_params(client, run_id, params)
+
+        started = time.perf_counter()
+        history: list[tuple[int, float]] = []
+        validation: list[tuple[int, float]] = []
+        pending: list[tuple[str, float, int]] = []
+        persistence = _validate(model, val_batches, weights, lat, lon, persistence=True)
+        pending.append(("val_loss_persistence", persistence, 0))
+        every = max(1, cfg.steps // VALIDATIONS)
+        recent: list[float] = []
+        batches = shuffled_batches(train_starts, cfg.batch_size, rng)
+        bar = tqdm(range(1, cfg.steps + 1), desc=f"train {run_name}", unit="step", disable=None, mininterval=2)
+        for step in bar:
+            batch = read_batch(dataset, next(batches), (0, 1))
+            if len(batch.starts) == 0:
+                continue
+            model.train()
+            loss = _loss(model, batch.fields, batch.dates, weights, lat, lon)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            recent.append(float(loss))
+            if step % LOG_EVERY == 0 or step == cfg.steps:
+                value = float(np.mean(recent[-LOG_EVERY:]))
+                history.append((step, value))
+                pending.append(("train_loss", value, step))
+                bar.set_postfix(loss=f"{value:.4f}")
+            if step % every == 0 or step == cfg.steps:
+                val = _validate(model, val_batches, weights, lat, lon)
+                validation.append((step, val))
+                pending.append(("val_loss", val, step))
+                tracking.log_metrics(client, run_id, pending)
+                pending = []
+                log.info("step %d/%d: train_loss %.4f val_loss %.4f (persistence %.4f)",
+                         step, cfg.steps, np.mean(recent[-LOG_EVERY:]), val, persistence)  # fmt: skip
+        seconds = time.perf_counter() - started
+        val_loss = validation[-1][1]
+        metrics = {
+            "train_loss": float(np.mean(recent[-LOG_EVERY:])) if recent else float("nan"),
+            "val_loss": val_loss,
+            "val_loss_persistence": persistence,
+            "val_skill": 1.0 - val_loss / persistence if persistence > 0 else float("nan"),
+            "train_seconds": seconds,
+        }
+        tracking.log_metrics(client, run_id, [*pending, ("val_skill", metrics["val_skill"], cfg.steps),
+                                              ("train_seconds", seconds, cfg.steps)])  # fmt: skip
+        with tempfile.TemporaryDirectory() as tmp:
+            png = loss_curve(history, validation, Path(tmp) / "loss_curve.png", persistence=persistence,
+                             title=f"{run_name}: loss")  # fmt: skip
+            client.log_artifact(run_id, str(png))
+        save_checkpoint(
+            checkpoint,
+            model,
+            {
+                "variables": list(dataset.variables),
+                "mean": torch.as_tensor(mean),
+                "stdev": torch.as_tensor(stdev),
+                "grid": grid_fingerprint(lat, lon),
+                "frequency_seconds": int(dataset.frequency.total_seconds()),
+                "dataset_uuid": dataset.uuid,
+                "dataset_path": str(dataset.path),
+                "run_id": run_id,
+                "run_name": run_name,
+                "experiment_id": experiment,
+                "tracking_uri": tracking.redact(uri),
+                "config": params_of(cfg),
+                "metrics": metrics,
+            },
+        )
+    except BaseException:
+        client.set_terminated(run_id, status="FAILED")
+        raise
+    client.set_terminated(run_id, status="FINISHED")
+    log.info("trained in %.1f s: val_loss %.4f vs persistence %.4f; wrote %s", seconds, val_loss, persistence, checkpoint)
+    return TrainResult(run_id=run_id, experiment_id=experiment, metrics=metrics, checkpoint=checkpoint)
+
+
+def _loss(
+    model: Forecaster, fields: np.ndarray, dates: np.ndarray, weights: torch.Tensor, lat: np.ndarray, lon: np.ndarray
+) -> torch.Tensor:
+    """Area-weighted MSE of the next state, in units of each variable's typical one-step change."""
+    x = torch.from_numpy(fields)
+    x0, x1 = model.normalise(x[:, 0]), model.normalise(x[:, 1])
+    pred = model(x0, torch.from_numpy(forcings(dates, lat, lon)))
+    return _weighted(pred - x1, model, weights)
+
+
+def _weighted(err: torch.Tensor, model: Forecaster, weights: torch.Tensor) -> torch.Tensor:
+    return (((err / model.tendency) ** 2) * weights[None, :, None]).mean()
+
+
+@torch.no_grad()
+def _validate(
+    model: Forecaster,
+    batches: list[Batch],
+    weights: torch.Tensor,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    persistence: bool = False,
+) -> float:
+    """Mean loss over the validation samples (or that of persistence, x(t+1) = x(t))."""
+    model.eval()
+    total, count = 0.0, 0
+    for batch in batches:
+        if len(batch.starts) == 0:
+            continue
+        x = torch.from_numpy(batch.fields)
+        x0, x1 = model.normalise(x[:, 0]), model.normalise(x[:, 1])
+        pred = x0 if persistence else model(x0, torch.from_numpy(forcings(batch.dates, lat, lon)))
+        total += float(_weighted(pred - x1, model, weights)) * len(batch.starts)
+        count += len(batch.starts)
+    return total / max(count, 1)
+
+
+def save_checkpoint(path: Path, model: Forecaster, meta: dict[str, Any]) -> Path:
+    """``torch.save`` to a temporary name beside ``path``, then rename over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "hyper": model.hyper.to_dict(),
+               "neighbours": model.neighbours.clone(), **meta}  # fmt: skip
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_checkpoint(path: Path) -> tuple[Forecaster, dict[str, Any]]:
+    """The model (in eval mode) and everything else the checkpoint holds, loaded without pickle code."""
+    try:
+        payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError) as exc:
+        raise WxpipeError(f"{path}: cannot read checkpoint ({exc})") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise WxpipeError(f"{path}: not a wxpipe checkpoint (format {CHECKPOINT_FORMAT})")
+    model = Forecaster(Hyper.from_dict(payload["hyper"]))
+    model.load_state_dict(payload["model"])
+    model.eval()
+    meta = {k: v for k, v in payload.items() if k != "model"}
+    return model, meta
