@@ -1,6 +1,8 @@
 # wxpipe: GRIB archive -> ML-ready Zarr -> statistics -> layouts -> sites -> training -> evaluation,
 # every output with a lineage record. Stage targets: dataset, statistics, rechunk, transfer, train,
 # evaluate, lineage. Logic lives in the `wxpipe` package; rules only say what flows where.
+import os
+
 from snakemake.utils import min_version
 
 from wxpipe import smk

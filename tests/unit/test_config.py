@@ -22,7 +22,11 @@ def test_demo_config_and_recipe_are_valid() -> None:
 
 
 def test_unknown_key_names_file_key_and_line(tmp_path: Path) -> None:
-    text = (REPO / "config/config.yaml").read_text().replace("    recipe: config/recipes/demo.yaml", "    recipe: config/recipes/demo.yaml\n    prats: 3")
+    text = (
+        (REPO / "config/config.yaml")
+        .read_text()
+        .replace("    recipe: config/recipes/demo.yaml", "    recipe: config/recipes/demo.yaml\n    prats: 3")
+    )
     bad = tmp_path / "config.yaml"
     bad.write_text(text)
     line = text.splitlines().index("    prats: 3") + 1
@@ -40,7 +44,11 @@ def test_wrong_type_is_an_error(tmp_path: Path) -> None:
 
 
 def test_dangling_reference_is_an_error(tmp_path: Path) -> None:
-    text = (REPO / "config/config.yaml").read_text().replace("{dataset: demo, site: scratch}", "{dataset: demo, site: nowhere}")
+    text = (
+        (REPO / "config/config.yaml")
+        .read_text()
+        .replace("{dataset: demo, site: scratch}", "{dataset: demo, site: nowhere}")
+    )
     bad = tmp_path / "config.yaml"
     bad.write_text(text)
     with pytest.raises(WxpipeError, match="no site 'nowhere'"):
@@ -78,7 +86,9 @@ def test_schemas_in_sync(tmp_path: Path) -> None:
     for path in export_schemas(tmp_path):
         committed = REPO / "workflow/schemas" / path.name
         assert committed.exists(), f"{committed} missing: run `make schemas`"
-        assert json.loads(committed.read_text()) == json.loads(path.read_text()), f"{committed} is stale: run `make schemas`"
+        assert json.loads(committed.read_text()) == json.loads(path.read_text()), (
+            f"{committed} is stale: run `make schemas`"
+        )
 
 
 def test_models_reject_extra_keys() -> None:

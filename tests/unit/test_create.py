@@ -96,5 +96,5 @@ def test_corrupt_file_is_named(tmp_path: Path, archive: Path) -> None:
         (grib / p.name).write_bytes(p.read_bytes())
     bad = grib / "2020010206.grib2"
     bad.write_bytes(bad.read_bytes()[:5000])
-    with pytest.raises(WxpipeError, match="2020010206.grib2"):
+    with pytest.raises(WxpipeError, match=r"2020010206\.grib2"):
         create.create(_recipe(tmp_path, grib), tmp_path / "ds.zarr")

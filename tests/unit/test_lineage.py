@@ -41,10 +41,14 @@ def test_credentials_never_recorded(tmp_path: Path) -> None:
     assert not (tmp_path / "r.json").exists()
 
 
-def test_publish_keeps_relative_place(tmp_path: Path) -> None:
+def test_publish_copies_checked_records(tmp_path: Path) -> None:
     pending = tmp_path / "pending"
     rec = pending / "transfer/site/ds.json"
     write_record(rec, "copy", [{"path": "x"}])
-    [target] = publish(pending, tmp_path / "final", [rec])
-    assert target == tmp_path / "final/transfer/site/ds.json"
+    target = tmp_path / "final/transfer/site/ds.json"
+    publish(rec, target)
     assert target.read_text() == rec.read_text()
+    (pending / "broken.json").write_text("{")
+    with pytest.raises(WxpipeError, match="not a lineage record"):
+        publish(pending / "broken.json", tmp_path / "final/broken.json")
+    assert not (tmp_path / "final/broken.json").exists()

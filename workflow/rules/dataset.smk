@@ -1,11 +1,6 @@
 # Dataset creation as on HPC: init, parallel load parts (separate jobs), finalise.
 # The store is written in place by these jobs; their outputs are the lineage records, written last.
 
-
-def _store(w):
-    return f"results/datasets/{w.dataset}.zarr"
-
-
 rule init:
     input:
         recipe=lambda w: str(CFG.datasets[w.dataset].recipe),
@@ -14,7 +9,7 @@ rule init:
     output:
         record=f"{LINEAGE}/init/{{dataset}}.json",
     params:
-        store=_store,
+        store="results/datasets/{dataset}.zarr",
     log:
         f"{LOGS}/init/{{dataset}}.log",
     benchmark:
@@ -36,7 +31,7 @@ rule load:
     output:
         record=f"{LINEAGE}/load/{{dataset}}/part-{{part}}.json",
     params:
-        store=_store,
+        store="results/datasets/{dataset}.zarr",
         part=lambda w: w.part.replace("-of-", "/"),
     log:
         f"{LOGS}/load/{{dataset}}/part-{{part}}.log",
@@ -58,7 +53,7 @@ rule finalise:
     output:
         record=temp(f"{PENDING}/dataset/{{dataset}}.json"),
     params:
-        store=_store,
+        store="results/datasets/{dataset}.zarr",
     log:
         f"{LOGS}/finalise/{{dataset}}.log",
     benchmark:
@@ -88,4 +83,4 @@ rule dataset:
     conda:
         "../../envs/data.yaml"
     shell:
-        "wxpipe publish {PENDING:q} {LINEAGE:q} {input:q} 2> {log:q}"
+        "wxpipe publish {input:q} --to {output:q} 2> {log:q}"

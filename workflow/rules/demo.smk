@@ -6,7 +6,7 @@ if CFG.demo is not None:
             grib=smk.demo_files(CFG),
             record=f"{LINEAGE}/demo/archive.json",
         params:
-            out=str(CFG.demo.out),
+            out=lambda w, output: os.path.dirname(output.grib[0]),
             start=CFG.demo.start.isoformat(),
             end=CFG.demo.end.isoformat(),
             frequency=smk.format_frequency(CFG.demo.frequency),

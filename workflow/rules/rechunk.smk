@@ -43,4 +43,4 @@ rule rechunk:
     conda:
         "../../envs/data.yaml"
     shell:
-        "wxpipe publish {PENDING:q} {LINEAGE:q} {input:q} 2> {log:q}"
+        "wxpipe publish {input:q} --to {output:q} 2> {log:q}"

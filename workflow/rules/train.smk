@@ -40,4 +40,4 @@ rule train:
     conda:
         "../../envs/data.yaml"
     shell:
-        "wxpipe publish {PENDING:q} {LINEAGE:q} {input:q} 2> {log:q}"
+        "wxpipe publish {input:q} --to {output:q} 2> {log:q}"

@@ -1,5 +1,8 @@
 """wxpipe: from GRIB archives to trained, evaluated weather-ML models, with lineage."""
 
+# Bind Python's sqlite3 to the system SQLite before anything imports ecCodes: the eckitlib wheel bundles
+# SQLite 3.26, and if it loads first, MLflow's sqlite store fails on its schema ("malformed database schema").
+import sqlite3  # noqa: F401  isort: skip
 from importlib import metadata
 
 try:

@@ -32,7 +32,9 @@ def _lineage_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--upstream", type=Path, nargs="*", default=[], help="lineage records of the inputs")
 
 
-def _record(args: argparse.Namespace, kind: str, outputs: list[dict[str, Any]], params: dict[str, Any], **extra: Any) -> None:
+def _record(
+    args: argparse.Namespace, kind: str, outputs: list[dict[str, Any]], params: dict[str, Any], **extra: Any
+) -> None:
     if args.lineage:
         from .lineage import write_record
 
@@ -55,8 +57,8 @@ def cmd_recipe(args: argparse.Namespace) -> None:
     from .sources.grib import variable_names
 
     recipe = load_recipe(args.file)
-    dates = recipe.dates.all()
-    print(f"{args.file}: valid; {len(dates)} dates, {len(variable_names(recipe))} variables: {' '.join(variable_names(recipe))}")
+    names = variable_names(recipe)
+    print(f"{args.file}: valid; {len(recipe.dates.all())} dates, {len(names)} variables: {' '.join(names)}")
 
 
 def cmd_config(args: argparse.Namespace) -> None:
@@ -81,7 +83,12 @@ def cmd_init(args: argparse.Namespace) -> None:
 
     create.init(args.recipe, args.store)
     ds = open_dataset(args.store)
-    _record(args, "part", [{"path": str(args.store), "uuid": ds.uuid, "stage": "init"}], {"recipe": describe_file(args.recipe)})
+    _record(
+        args,
+        "part",
+        [{"path": str(args.store), "uuid": ds.uuid, "stage": "init"}],
+        {"recipe": describe_file(args.recipe)},
+    )
 
 
 def cmd_load(args: argparse.Namespace) -> None:
@@ -155,8 +162,13 @@ def cmd_copy(args: argparse.Namespace) -> None:
     from .transfer import copy_tree
 
     s = copy_tree(args.src, args.dst, args.threads)
-    print(f"copied {s['files']} files ({s['sent_files']} sent, {s['sent_bytes']} bytes) {args.src} -> {args.dst}: verified")
-    location = {"path": str(args.dst), "url": args.url or args.dst.resolve().as_uri(), "files": s["files"], "size": s["bytes"]}
+    print(f"copied {s['files']} files ({s['sent_files']} sent, {s['sent_bytes']} bytes) to {args.dst}: verified")
+    location = {
+        "path": str(args.dst),
+        "url": args.url or args.dst.resolve().as_uri(),
+        "files": s["files"],
+        "size": s["bytes"],
+    }
     _record(args, "copy", [location], {"source": str(args.src), "threads": args.threads})
 
 
@@ -201,8 +213,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def cmd_publish(args: argparse.Namespace) -> None:
     from .lineage import publish
 
-    for p in publish(args.pending, args.dest, args.records):
-        print(p)
+    if len(args.records) != len(args.to):
+        raise WxpipeError(f"publish: {len(args.records)} records but {len(args.to)} targets")
+    for src, dst in zip(args.records, args.to, strict=True):
+        publish(src, dst)
+        print(dst)
 
 
 def cmd_lineage(args: argparse.Namespace) -> None:
@@ -293,10 +308,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("out", type=Path)
     p.add_argument("--settings", required=True, help="evaluation settings as YAML/JSON, or @file")
 
-    p = add("publish", cmd_publish, "move finished records from the pending folder to the lineage folder", lineage=False)
-    p.add_argument("pending", type=Path)
-    p.add_argument("dest", type=Path)
+    p = add(
+        "publish", cmd_publish, "copy finished records from the pending folder to their stage's place", lineage=False
+    )
     p.add_argument("records", type=Path, nargs="+")
+    p.add_argument("--to", type=Path, nargs="+", required=True, help="one target per record, in order")
 
     p = add("lineage", cmd_lineage, "join lineage records into a catalogue", lineage=False)
     p.add_argument("out", type=Path)
@@ -311,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    args.started = dt.datetime.now(dt.timezone.utc)
+    args.started = dt.datetime.now(dt.UTC)
     try:
         args.func(args)
     except WxpipeError as exc:

@@ -140,7 +140,8 @@ def export_schemas(folder: Path) -> list[Path]:
     from .recipe import Recipe
 
     out = []
-    for name, model in [("config", Config), ("recipe", Recipe)]:
+    models: list[tuple[str, type[pydantic.BaseModel]]] = [("config", Config), ("recipe", Recipe)]
+    for name, model in models:
         path = folder / f"{name}.schema.json"
         path.write_text(json.dumps(model.model_json_schema(), indent=2, sort_keys=True) + "\n")
         out.append(path)

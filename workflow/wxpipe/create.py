@@ -20,21 +20,23 @@ log = logging.getLogger(__name__)
 
 def _check_files(recipe: Recipe, dates: np.ndarray) -> None:
     """Every file for a date not declared missing exists, before anything is written."""
-    missing = {np.datetime64(m, "s") for m in recipe.dates.missing}
+    missing = recipe.dates.missing_set()
     for d in dates:
         if d in missing:
             continue
         for entry in recipe.input.join:
             path = expand_path(entry.source.path, d)
             if not path.exists():
-                raise WxpipeError(f"date {iso(d)}: input file {path} does not exist (and the date is not declared missing)")
+                raise WxpipeError(
+                    f"date {iso(d)}: input file {path} does not exist (and the date is not declared missing)"
+                )
 
 
 def init(recipe_path: str | Path, store: str | Path) -> None:
     recipe = load_recipe(recipe_path)
     dates = recipe.dates.all()
     _check_files(recipe, dates)
-    missing = {np.datetime64(m, "s") for m in recipe.dates.missing}
+    missing = recipe.dates.missing_set()
     first = next(d for d in dates if d not in missing)
     lats, lons, shape, resolution = GribFile(expand_path(recipe.input.join[0].source.path, first)).grid()
     dataset.init(store, recipe, variable_names(recipe), lats, lons, shape, resolution, recipe_path)
@@ -48,7 +50,7 @@ def load(recipe_path: str | Path, store: str | Path, part: Part) -> range:
     rng = part.dates(len(ds.dates), chunk)
     _check_files(recipe, ds.dates[rng.start : rng.stop])
     done = dataset.loaded(store)
-    missing = {np.datetime64(m, "s") for m in recipe.dates.missing}
+    missing = recipe.dates.missing_set()
     shape = (len(ds.variables), 1, len(ds.latitudes))
     todo = [c for c in dataset.chunks_of(rng, chunk) if not done[c.start : c.stop].all()]
     log.info("part %d/%d: dates %d..%d, %d chunks to write", part.index, part.count, rng.start, rng.stop - 1, len(todo))

@@ -26,7 +26,7 @@ import zarr
 
 from .errors import WxpipeError
 from .recipe import Recipe
-from .timeutil import date_range, format_frequency, iso, parse_frequency
+from .timeutil import date_range, format_frequency, iso, parse_frequency, seconds
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,19 @@ class Part:
         return range(lo * chunk, min(hi * chunk, n_dates))
 
 
+def array(group: zarr.Group, name: str) -> zarr.Array:
+    """``group[name]`` as an array (zarr types it as array-or-group)."""
+    node = group[name]
+    if not isinstance(node, zarr.Array):
+        raise WxpipeError(f"{group.store_path}: {name} is not an array")
+    return node
+
+
+def read(arr: zarr.Array, selection: Any = slice(None)) -> np.ndarray:
+    """A selection of ``arr`` as a numpy array."""
+    return np.asarray(arr[selection])
+
+
 class Dataset:
     """Read access to a dataset: arrays stay lazy, small metadata is loaded."""
 
@@ -70,11 +83,11 @@ class Dataset:
         except (FileNotFoundError, zarr.errors.GroupNotFoundError) as exc:
             raise WxpipeError(f"{self.path}: not a dataset ({exc})") from None
         self.attrs: dict[str, Any] = dict(self.root.attrs)
-        self.data: zarr.Array = self.root["data"]  # type: ignore[assignment]
+        self.data = array(self.root, "data")
         self.variables: list[str] = list(self.attrs["variables"])
-        self.dates: np.ndarray = self.root["dates"][:]
-        self.latitudes: np.ndarray = self.root["latitudes"][:]
-        self.longitudes: np.ndarray = self.root["longitudes"][:]
+        self.dates = read(array(self.root, "dates"))
+        self.latitudes = read(array(self.root, "latitudes"))
+        self.longitudes = read(array(self.root, "longitudes"))
         self.frequency: dt.timedelta = parse_frequency(self.attrs["frequency"])
 
     @property
@@ -83,16 +96,16 @@ class Dataset:
 
     @property
     def missing_dates(self) -> list[np.datetime64]:
-        return [np.datetime64(d, "s") for d in self.attrs.get("missing_dates", [])]
+        return [seconds(d) for d in self.attrs.get("missing_dates", [])]
 
     def statistics(self) -> dict[str, np.ndarray]:
         """mean/stdev/minimum/maximum per variable; an error if the statistics stage has not run."""
         if "mean" not in self.root:
             raise WxpipeError(f"{self.path}: no statistics yet (run `wxpipe statistics`)")
-        return {k: self.root[k][:] for k in STATISTICS}  # type: ignore[index]
+        return {k: read(array(self.root, k)) for k in STATISTICS}
 
     def index_of(self, date: np.datetime64 | dt.datetime) -> int:
-        d = np.datetime64(date, "s")
+        d = seconds(date)
         i = int(np.searchsorted(self.dates, d))
         if i >= len(self.dates) or self.dates[i] != d:
             raise WxpipeError(f"{self.path}: date {iso(d)} is not in the dataset")
@@ -101,7 +114,7 @@ class Dataset:
     def indices(self, start: dt.datetime, end: dt.datetime) -> np.ndarray:
         """Indices of the dates in ``[start, end]``."""
         d = self.dates
-        return np.nonzero((d >= np.datetime64(start, "s")) & (d <= np.datetime64(end, "s")))[0]
+        return np.nonzero((d >= seconds(start)) & (d <= seconds(end)))[0]
 
 
 def open_dataset(path: str | Path) -> Dataset:
@@ -163,7 +176,7 @@ def init(
     root.create_array("latitudes", data=np.asarray(latitudes, dtype="float64"))
     root.create_array("longitudes", data=np.asarray(longitudes, dtype="float64"))
     root.create_array(LOADED, shape=(len(dates),), chunks=(chunk,), dtype="bool", fill_value=False)
-    missing = [iso(np.datetime64(m, "s")) for m in recipe.dates.missing]
+    missing = [iso(m) for m in recipe.dates.missing]
     period = recipe.statistics_period()
     root.attrs.update(
         {
@@ -201,22 +214,19 @@ def _compressor() -> Any:
 
 
 def part_dates(path: str | Path, part: Part) -> range:
-    root = zarr.open_group(str(path), mode="r")
-    data = root["data"]
-    return part.dates(data.shape[0], data.chunks[0])  # type: ignore[union-attr]
+    data = array(zarr.open_group(str(path), mode="r"), "data")
+    return part.dates(data.shape[0], data.chunks[0])
 
 
 def write_dates(path: str | Path, first: int, block: np.ndarray) -> None:
     """Write ``block`` (dates, variables, 1, values) at ``first``, then flag those dates as loaded."""
     root = zarr.open_group(str(path), mode="r+")
-    data: zarr.Array = root["data"]  # type: ignore[assignment]
-    data[first : first + len(block)] = block
-    flags: zarr.Array = root[LOADED]  # type: ignore[assignment]
-    flags[first : first + len(block)] = True
+    array(root, "data")[first : first + len(block)] = block
+    array(root, LOADED)[first : first + len(block)] = True
 
 
 def loaded(path: str | Path) -> np.ndarray:
-    return zarr.open_group(str(path), mode="r")[LOADED][:]  # type: ignore[index,return-value]
+    return read(array(zarr.open_group(str(path), mode="r"), LOADED))
 
 
 def chunks_of(rng: range, chunk: int) -> Iterator[range]:
@@ -228,10 +238,10 @@ def chunks_of(rng: range, chunk: int) -> Iterator[range]:
 def finalise(path: str | Path) -> Dataset:
     """Refuse, listing the dates, unless every date is loaded or declared missing; then mark complete."""
     root = zarr.open_group(str(path), mode="r+")
-    dates = root["dates"][:]  # type: ignore[index]
-    done = root[LOADED][:]  # type: ignore[index]
-    missing = {np.datetime64(m, "s") for m in root.attrs.get("missing_dates", [])}  # type: ignore[union-attr]
-    absent = [iso(d) for d, ok in zip(dates, done, strict=True) if not ok and d not in missing]  # type: ignore[arg-type]
+    dates = read(array(root, "dates"))
+    done = read(array(root, LOADED))
+    missing = {seconds(m) for m in root.attrs.get("missing_dates", [])}  # type: ignore[union-attr]
+    absent = [iso(d) for d, ok in zip(dates, done, strict=True) if not ok and d not in missing]
     if absent:
         shown = ", ".join(absent[:10]) + (f" and {len(absent) - 10} more" if len(absent) > 10 else "")
         raise WxpipeError(f"{path}: {len(absent)} dates not loaded: {shown}")
@@ -239,9 +249,4 @@ def finalise(path: str | Path) -> Dataset:
     return Dataset(path)
 
 
-def all_dates(path: str | Path) -> np.ndarray:
-    root = zarr.open_group(str(path), mode="r")
-    return root["dates"][:]  # type: ignore[index,return-value]
-
-
-__all__ = ["Dataset", "Part", "finalise", "init", "open_dataset", "write_dates", "date_range"]
+__all__ = ["Dataset", "Part", "date_range", "finalise", "init", "open_dataset", "write_dates"]

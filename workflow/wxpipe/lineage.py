@@ -80,7 +80,7 @@ def write_record(
     upstream = [read_record(p)["id"] for p in inputs]
     content = {"kind": kind, "outputs": list(outputs), "inputs": upstream, "params": params}
     rid = f"{kind}-{params_hash(content)}"
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     record = {
         "id": rid,
         "kind": kind,
@@ -101,15 +101,10 @@ def write_record(
     return record
 
 
-def publish(pending: Path, dest: Path, records: Iterable[Path]) -> list[Path]:
-    """Copy records from ``pending`` to the same relative place under ``dest`` (the stage's outputs)."""
-    out = []
-    for rec in records:
-        target = dest / Path(rec).relative_to(pending)
-        read_record(rec)
-        atomic_write_text(target, Path(rec).read_text())
-        out.append(target)
-    return out
+def publish(record: Path, target: Path) -> None:
+    """Copy a pending record to its stage's place (the stage rule's output), checking it first."""
+    read_record(record)
+    atomic_write_text(target, record.read_text())
 
 
 def catalogue(records: Iterable[str | Path]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import numpy as np
 import zarr
 from tqdm import tqdm
 
-from .dataset import STATISTICS, Dataset, _compressor, chunks_of
+from .dataset import STATISTICS, Dataset, _compressor, array, chunks_of, read
 from .errors import WxpipeError
 
 log = logging.getLogger(__name__)
@@ -69,13 +69,13 @@ def rechunk(src: str | Path, dst: str | Path, dates_chunk: int, values_chunk: in
     )
     for name in ("dates", "latitudes", "longitudes", *EXTRA_ARRAYS):
         if name in source.root:
-            root.create_array(name, data=source.root[name][:])  # type: ignore[index]
+            root.create_array(name, data=read(array(source.root, name)))
     attrs = dict(source.attrs)
     attrs.update({"uuid": str(uuidlib.uuid4()), "source_uuid": source.uuid, "layout": {"chunks": list(p.chunks)}})
     root.attrs.update(attrs)
     log.info("rechunk %s -> %s: chunks %s, %d slabs of %.1f MB", src, dst, p.chunks, len(p.slabs), p.slab_bytes / 1e6)
     for slab in tqdm(p.slabs, desc="rechunk", unit="slab"):
-        out[slab.start : slab.stop] = source.data[slab.start : slab.stop]
+        out[slab.start : slab.stop] = read(source.data, slice(slab.start, slab.stop))
     return Dataset(dst)
 
 
@@ -83,14 +83,14 @@ def verify(src: str | Path, dst: str | Path) -> int:
     """Compare ``dst`` with ``src`` region by region (NaN equals NaN); returns the regions checked."""
     a, b = Dataset(src), Dataset(dst)
     for name in ("dates", "latitudes", "longitudes"):
-        if not np.array_equal(a.root[name][:], b.root[name][:]):  # type: ignore[index]
+        if not np.array_equal(read(array(a.root, name)), read(array(b.root, name))):
             raise WxpipeError(f"{dst}: {name} differ from {src}")
     if a.variables != b.variables or a.data.shape != b.data.shape:
         raise WxpipeError(f"{dst}: variables or shape differ from {src}")
     step = b.data.chunks[0]
     regions = list(chunks_of(range(a.data.shape[0]), step))
     for r in tqdm(regions, desc="verify", unit="region"):
-        x, y = a.data[r.start : r.stop], b.data[r.start : r.stop]
+        x, y = read(a.data, slice(r.start, r.stop)), read(b.data, slice(r.start, r.stop))
         if not np.array_equal(x, y, equal_nan=True):
             raise WxpipeError(f"{dst}: data differ from {src} in dates {r.start}..{r.stop - 1}")
     return len(regions)

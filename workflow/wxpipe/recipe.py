@@ -14,8 +14,8 @@ import numpy as np
 import pydantic
 
 from ._model import Frequency, Period, StrictModel
-from .errors import WxpipeError, validation_error
-from .timeutil import date_range
+from .errors import validation_error
+from .timeutil import date_range, seconds
 from .yamlio import load_with_lines
 
 
@@ -36,6 +36,9 @@ class Dates(StrictModel):
             if name == "missing" and not self.start <= d <= self.end:
                 raise ValueError(f"missing date {d} is outside {self.start} .. {self.end}")
         return self
+
+    def missing_set(self) -> set[np.datetime64]:
+        return {seconds(m) for m in self.missing}
 
     def all(self) -> np.ndarray:
         """Every date of the range, missing ones included (they keep their slot, filled with NaN)."""

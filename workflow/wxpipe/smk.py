@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from .config import Config, params_of
 from .dataset import Part
 from .recipe import load_recipe
+from .sources.demo import demo_path
 from .sources.grib import input_files
-from .timeutil import date_range, format_frequency
+from .timeutil import date_range
+from .timeutil import format_frequency as format_frequency
 
 PENDING = "results/lineage/.pending"
-__all__ = ["PENDING", "format_frequency"]
 
 
 def demo_files(cfg: Config) -> list[str]:
@@ -22,7 +21,7 @@ def demo_files(cfg: Config) -> list[str]:
     if cfg.demo is None:
         return []
     dates = date_range(cfg.demo.start, cfg.demo.end, cfg.demo.frequency)
-    return [str(cfg.demo.out / f"{np.datetime_as_string(d, unit='h').replace('-', '').replace('T', '')}.grib2") for d in dates]
+    return [str(demo_path(cfg.demo.out, d)) for d in dates]
 
 
 def part_names(cfg: Config, dataset: str) -> list[str]:

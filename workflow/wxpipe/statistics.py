@@ -17,7 +17,7 @@ import numpy as np
 import zarr
 from tqdm import tqdm
 
-from .dataset import Dataset, chunks_of
+from .dataset import Dataset, chunks_of, read
 from .errors import WxpipeError
 from .timeutil import iso
 
@@ -38,7 +38,9 @@ class Moments:
     @classmethod
     def empty(cls, n: int) -> Moments:
         z = np.zeros(n)
-        return cls(np.zeros(n, np.int64), z.copy(), z.copy(), np.full(n, np.inf), np.full(n, -np.inf), np.zeros(n, bool))
+        return cls(
+            np.zeros(n, np.int64), z.copy(), z.copy(), np.full(n, np.inf), np.full(n, -np.inf), np.zeros(n, bool)
+        )
 
     @classmethod
     def of(cls, block: np.ndarray) -> Moments:
@@ -52,7 +54,7 @@ class Moments:
         has = count > 0
         mn = np.where(has, np.nanmin(np.where(nans, np.inf, x), axis=1), np.inf)
         mx = np.where(has, np.nanmax(np.where(nans, -np.inf, x), axis=1), -np.inf)
-        return cls(count.astype(np.int64), mean, m2, mn, mx, nans.any(axis=1))
+        return cls(count.astype(np.int64), mean, m2, mn, mx, np.asarray(nans.any(axis=1)))
 
     def merge(self, other: Moments) -> Moments:
         n = self.count + other.count
@@ -87,7 +89,7 @@ def compute(ds: Dataset, start: dt.datetime, end: dt.datetime, allow_nans: bool)
     with tqdm(total=len(rng), desc="statistics", unit="date") as bar:
         for c in chunks_of(aligned, chunk):
             lo, hi = max(c.start, rng.start), c.stop
-            block = ds.data[lo:hi]
+            block = read(ds.data, slice(lo, hi))
             for k, i in enumerate(range(lo, hi)):
                 if ds.dates[i] in missing:
                     continue
@@ -95,7 +97,9 @@ def compute(ds: Dataset, start: dt.datetime, end: dt.datetime, allow_nans: bool)
                 if not allow_nans:
                     bad = [v for v, row in zip(ds.variables, fields, strict=True) if np.isnan(row).any()]
                     if bad:
-                        raise WxpipeError(f"{ds.path}: NaN in {', '.join(bad)} at {iso(ds.dates[i])} (allow_nans is false)")
+                        raise WxpipeError(
+                            f"{ds.path}: NaN in {', '.join(bad)} at {iso(ds.dates[i])} (allow_nans is false)"
+                        )
                 total = total.merge(Moments.of(fields))
             bar.update(hi - lo)
     return total
@@ -116,5 +120,5 @@ def write(path: str | Path, m: Moments, start: dt.datetime, end: dt.datetime) ->
     }
     for name, values in arrays.items():
         root.create_array(name, data=np.asarray(values), overwrite=True)
-    root.attrs.update({"statistics_start_date": iso(np.datetime64(start, "s")), "statistics_end_date": iso(np.datetime64(end, "s"))})
+    root.attrs.update({"statistics_start_date": iso(start), "statistics_end_date": iso(end)})
     log.info("statistics over %s .. %s written to %s", start, end, path)

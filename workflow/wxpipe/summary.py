@@ -5,16 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import zarr
 
-from .dataset import LOADED, Dataset
+from .dataset import LOADED, Dataset, array, read
 from .fsutil import tree_size
 
 
 def summary(path: str | Path) -> str:
     ds = Dataset(path)
     size, files = tree_size(Path(path))
-    n_dates, n_vars, n_ens, n_values = ds.data.shape
+    n_dates, _, _, n_values = ds.data.shape
     lines = [
         f"dataset     {path}",
         f"uuid        {ds.uuid}",
@@ -25,11 +24,11 @@ def summary(path: str | Path) -> str:
         f"on disk     {size / 1e6:.1f} MB in {files} files",
     ]
     if not ds.attrs.get("build_complete", True) and LOADED in ds.root:
-        done = zarr.open_group(str(path), mode="r")[LOADED][:]  # type: ignore[index]
+        done = read(array(ds.root, LOADED))
         chunk = ds.data.chunks[0]
-        chunks_done = sum(bool(done[i : i + chunk].all()) for i in range(0, n_dates, chunk))  # type: ignore[union-attr]
+        chunks_done = sum(bool(done[i : i + chunk].all()) for i in range(0, n_dates, chunk))
         lines.append(
-            f"build       UNFINISHED: {int(np.sum(done))}/{n_dates} dates loaded, "  # type: ignore[arg-type]
+            f"build       UNFINISHED: {int(np.sum(done))}/{n_dates} dates loaded, "
             f"{chunks_done}/{-(-n_dates // chunk)} chunks"
         )
         return "\n".join(lines)
@@ -39,9 +38,8 @@ def summary(path: str | Path) -> str:
         lines.append(f"statistics  {ds.attrs.get('statistics_start_date')} .. {ds.attrs.get('statistics_end_date')}")
         lines.append(f"  {'variable':<10} {'minimum':>12} {'maximum':>12} {'mean':>12} {'stdev':>12}")
         for i, v in enumerate(ds.variables):
-            lines.append(
-                f"  {v:<10} {st['minimum'][i]:12.5g} {st['maximum'][i]:12.5g} {st['mean'][i]:12.5g} {st['stdev'][i]:12.5g}"
-            )
+            row = " ".join(f"{st[k][i]:12.5g}" for k in ("minimum", "maximum", "mean", "stdev"))
+            lines.append(f"  {v:<10} {row}")
     else:
         lines.append(f"variables   {' '.join(ds.variables)} (no statistics yet)")
     return "\n".join(lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Any
 
 import numpy as np
 
@@ -33,9 +34,14 @@ def date_range(start: dt.datetime, end: dt.datetime, step: dt.timedelta) -> np.n
     return np.arange(s, e + np.timedelta64(1, "s"), np.timedelta64(int(step.total_seconds()), "s"))
 
 
-def to_datetime(value: np.datetime64) -> dt.datetime:
-    return dt.datetime.fromisoformat(str(np.datetime64(value, "s")))
+def seconds(value: Any) -> np.datetime64:
+    """A date (datetime, datetime64 or ISO string) as datetime64[s]."""
+    return np.datetime64(np.asarray(value).astype("datetime64[s]").item(), "s")
 
 
-def iso(value: np.datetime64 | dt.datetime) -> str:
-    return str(np.datetime64(value, "s"))
+def to_datetime(value: Any) -> dt.datetime:
+    return dt.datetime.fromisoformat(str(seconds(value)))
+
+
+def iso(value: Any) -> str:
+    return str(seconds(value))

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import WxpipeError
 from ..recipe import AccumulationsSource, GribSource, Recipe
+from ..timeutil import iso, to_datetime
 
 _STRFTIME = re.compile(r"\{date:strftime\(([^)]*)\)\}")
 _SFC_LEVELS = {"surface", "heightAboveGround", "meanSea", "entireAtmosphere"}
@@ -19,7 +20,7 @@ _SFC_LEVELS = {"surface", "heightAboveGround", "meanSea", "entireAtmosphere"}
 
 def expand_path(pattern: str, date: np.datetime64 | dt.datetime) -> Path:
     """``data/{date:strftime(%Y%m%d%H)}.grib2`` -> the file for ``date``."""
-    d = date if isinstance(date, dt.datetime) else dt.datetime.fromisoformat(str(np.datetime64(date, "s")))
+    d = date if isinstance(date, dt.datetime) else to_datetime(date)
     return Path(_STRFTIME.sub(lambda m: d.strftime(m.group(1)), pattern))
 
 
@@ -41,7 +42,7 @@ def variable_names(recipe: Recipe) -> list[str]:
 
 def input_files(recipe: Recipe, dates: np.ndarray) -> list[Path]:
     """The files the recipe reads for ``dates`` (missing dates excluded), for Snakemake's inputs."""
-    missing = {np.datetime64(m, "s") for m in recipe.dates.missing}
+    missing = recipe.dates.missing_set()
     out: dict[Path, None] = {}
     for d in dates:
         if d in missing:
@@ -125,7 +126,9 @@ class GribFile:
                     resolution = f"{float(eccodes.codes_get(h, 'iDirectionIncrementInDegrees')):g}"
                 else:
                     shape = [len(lats)]
-                    resolution = str(eccodes.codes_get(h, "gridName")).lower() if grid_type == "reduced_gg" else grid_type
+                    resolution = (
+                        str(eccodes.codes_get(h, "gridName")).lower() if grid_type == "reduced_gg" else grid_type
+                    )
             finally:
                 eccodes.codes_release(h)
         return lats, lons, shape, resolution
@@ -164,8 +167,8 @@ def read_date(recipe: Recipe, date: np.datetime64, variables: list[str]) -> np.n
     absent = [v for v in variables if v not in fields]
     if absent:
         where = ", ".join(str(p) for p in files)
-        raise WxpipeError(f"date {np.datetime64(date, 's')}: variable(s) {', '.join(absent)} not found in {where}")
+        raise WxpipeError(f"date {iso(date)}: variable(s) {', '.join(absent)} not found in {where}")
     sizes = {v: fields[v].size for v in variables}
     if len(set(sizes.values())) != 1:
-        raise WxpipeError(f"date {np.datetime64(date, 's')}: fields have different sizes {sizes}")
+        raise WxpipeError(f"date {iso(date)}: fields have different sizes {sizes}")
     return np.stack([fields[v] for v in variables]).astype(np.float32)
