@@ -1,5 +1,8 @@
 """A tiny real dataset on disk (written through wxpipe.dataset), and one training run shared by tests.
 
+Helpers reach tests as fixtures (``octahedral_grid``, ``make_dataset``, ``training_config``) rather
+than imports, so the tests work under any pytest import mode.
+
 The fields are travelling waves on an octahedral reduced Gaussian grid, plus a diurnal cycle and a
 little noise: persistence is a poor forecast of them and a model that sees its neighbours can beat
 it, which is what the training and evaluation tests check.
@@ -8,7 +11,7 @@ it, which is what the training and evaluation tests check.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +22,8 @@ import zarr
 from wxpipe.config import EvaluationConfig, TrainingConfig
 from wxpipe.dataset import Dataset, finalise, init, write_dates
 from wxpipe.recipe import Recipe
+from wxpipe.sources.demo import octahedral_grid as demo_grid
+from wxpipe.train import TrainResult, train
 
 START = dt.datetime(2020, 1, 1)
 STEP = dt.timedelta(hours=6)
@@ -37,20 +42,13 @@ WAVES = {
 }
 
 
-def octahedral_grid(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The O<n> reduced Gaussian grid, flattened north to south: 4*i + 16 points on row i from a pole."""
-    sin_lat, _ = np.polynomial.legendre.leggauss(2 * n)
-    rows = np.rad2deg(np.arcsin(sin_lat))[::-1]
-    lats, lons = [], []
-    for j, lat in enumerate(rows):
-        i = j + 1 if j < n else 2 * n - j
-        count = 4 * i + 16
-        lats.append(np.full(count, lat))
-        lons.append(360.0 * np.arange(count) / count)
-    return np.concatenate(lats), np.concatenate(lons)
+def _octahedral_grid(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The O<n> grid's flattened latitudes and longitudes (the demo archive's grid)."""
+    _, lat, lon = demo_grid(n)
+    return lat, lon
 
 
-def make_dataset(
+def _make_dataset(
     path: Path,
     *,
     grid: int = 8,
@@ -64,7 +62,9 @@ def make_dataset(
     dates = [START + i * STEP for i in range(n_dates)]
     surface = sorted({v for v in variables if "_" not in v})
     levels = sorted({int(v.split("_")[1]) for v in variables if "_" in v})
-    join: list[dict[str, object]] = [{"grib": {"path": "unused/{date:strftime(%Y%m%d%H)}.grib", "param": surface or ["2t"]}}]
+    join: list[dict[str, object]] = [
+        {"grib": {"path": "unused/{date:strftime(%Y%m%d%H)}.grib", "param": surface or ["2t"]}}
+    ]
     if levels:
         params = sorted({v.split("_")[0] for v in variables if "_" in v})
         join.append({"grib": {"path": "unused/pl.grib", "param": params, "levtype": "pl", "levelist": levels}})
@@ -81,7 +81,7 @@ def make_dataset(
             "input": {"join": join},
         }
     )
-    lat, lon = octahedral_grid(grid)
+    lat, lon = _octahedral_grid(grid)
     init(path, recipe, list(variables), lat, lon, field_shape=[len(lat)], resolution=f"o{grid}")
 
     rng = np.random.default_rng(seed)
@@ -101,12 +101,17 @@ def make_dataset(
 
     root = zarr.open_group(str(path), mode="r+")
     values = fields[present][:, :, 0].transpose(1, 0, 2).reshape(len(variables), -1).astype(np.float64)
-    for name, stat in [("mean", values.mean(1)), ("stdev", values.std(1)), ("minimum", values.min(1)), ("maximum", values.max(1))]:
+    for name, stat in [
+        ("mean", values.mean(1)),
+        ("stdev", values.std(1)),
+        ("minimum", values.min(1)),
+        ("maximum", values.max(1)),
+    ]:
         root.create_array(name, data=stat)
     return Dataset(path)
 
 
-def training_config(tmp: Path, **overrides: object) -> TrainingConfig:
+def _training_config(tmp: Path, **overrides: object) -> TrainingConfig:
     cfg: dict[str, object] = {
         "dataset": "tiny",
         "train": {"start": START.isoformat(), "end": (START + 39 * STEP).isoformat()},
@@ -116,7 +121,7 @@ def training_config(tmp: Path, **overrides: object) -> TrainingConfig:
         "learning_rate": 3e-3,
         "hidden": 32,
         "neighbours": 7,
-        "threads": 2,
+        "threads": 1,  # two threads crawl when the (2-core) machine is busy with other jobs
         "mlflow": {"tracking_uri": f"sqlite:///{tmp}/mlflow.db", "experiment": "unit"},
     }
     cfg.update(overrides)
@@ -127,28 +132,46 @@ def training_config(tmp: Path, **overrides: object) -> TrainingConfig:
 class Trained:
     dataset: Dataset
     cfg: TrainingConfig
-    result: object  # wxpipe.train.TrainResult
+    result: TrainResult
     tmp: Path
 
 
 @pytest.fixture(scope="session")
+def octahedral_grid() -> Callable[[int], tuple[np.ndarray, np.ndarray]]:
+    return _octahedral_grid
+
+
+@pytest.fixture(scope="session")
+def make_dataset() -> Callable[..., Dataset]:
+    return _make_dataset
+
+
+@pytest.fixture(scope="session")
+def training_config() -> Callable[..., TrainingConfig]:
+    return _training_config
+
+
+@pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
-    return make_dataset(tmp_path_factory.mktemp("data") / "tiny.zarr")
+    return _make_dataset(tmp_path_factory.mktemp("data") / "tiny.zarr")
 
 
 @pytest.fixture(scope="session")
 def trained(tiny_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Trained:
     """One training run (the slow part: MLflow's sqlite set-up), shared by the train and evaluate tests."""
-    from wxpipe.train import train
-
     tmp = tmp_path_factory.mktemp("train")
-    cfg = training_config(tmp)
-    result = train(tiny_dataset, cfg, tmp / "model.ckpt", "unit-run", {"wxpipe.lineage": "abc123", "dataset": tiny_dataset.uuid})
+    cfg = _training_config(tmp)
+    result = train(
+        tiny_dataset, cfg, tmp / "model.ckpt", "unit-run", {"wxpipe.lineage": "abc123", "dataset": tiny_dataset.uuid}
+    )
     return Trained(tiny_dataset, cfg, result, tmp)
 
 
 @pytest.fixture(scope="session")
 def evaluation_config() -> EvaluationConfig:
     return EvaluationConfig.model_validate(
-        {"period": {"start": (START + 40 * STEP).isoformat(), "end": (START + 59 * STEP).isoformat()}, "leads": [1, 2, 4]}
+        {
+            "period": {"start": (START + 40 * STEP).isoformat(), "end": (START + 59 * STEP).isoformat()},
+            "leads": [1, 2, 4],
+        }
     )

@@ -66,7 +66,10 @@ def evaluate(
     log.info("%s: scoring %d forecasts at leads %s steps", dataset.path, len(starts), leads)
 
     weights = area_weights(dataset.latitudes)
-    sums = {"model": np.zeros((len(leads), len(dataset.variables))), "persistence": np.zeros((len(leads), len(dataset.variables)))}
+    sums = {
+        "model": np.zeros((len(leads), len(dataset.variables))),
+        "persistence": np.zeros((len(leads), len(dataset.variables))),
+    }
     used: list[int] = []
     for lo in range(0, len(starts), BATCH):
         batch = read_batch(dataset, starts[lo : lo + BATCH], (0, *leads))
@@ -87,7 +90,9 @@ def evaluate(
         "variables": list(dataset.variables),
         "leads_hours": [_number(lead * step_hours) for lead in leads],
         "leads_steps": leads,
-        "rmse": {k: {var: [float(x) for x in v[:, i]] for i, var in enumerate(dataset.variables)} for k, v in rmse.items()},
+        "rmse": {
+            k: {var: [float(x) for x in v[:, i]] for i, var in enumerate(dataset.variables)} for k, v in rmse.items()
+        },
         "n_forecasts": len(used),
         "period": {
             "start": iso(cfg.period.start),
@@ -108,7 +113,9 @@ def evaluate(
 
 
 @torch.inference_mode()
-def rollout(model: Forecaster, initial: np.ndarray, dates: np.ndarray, dataset: Dataset, leads: list[int]) -> np.ndarray:
+def rollout(
+    model: Forecaster, initial: np.ndarray, dates: np.ndarray, dataset: Dataset, leads: list[int]
+) -> np.ndarray:
     """(batch, values, variables) at ``dates`` -> (batch, len(leads), values, variables) forecasts, physical units."""
     lat, lon = dataset.latitudes, dataset.longitudes
     step = np.timedelta64(int(dataset.frequency.total_seconds()), "s")
@@ -144,7 +151,9 @@ def metric_name(kind: str, variable: str, hours: float) -> str:
     return f"{prefix}_{variable}_{hours:g}h"
 
 
-def _log_to_mlflow(meta: Mapping[str, Any], scores: Mapping[str, Any], scores_path: Path, card: Path, tags: Mapping[str, str]) -> None:
+def _log_to_mlflow(
+    meta: Mapping[str, Any], scores: Mapping[str, Any], scores_path: Path, card: Path, tags: Mapping[str, str]
+) -> None:
     """Add the scores to the training run, so one MLflow run holds a model and how good it is."""
     from mlflow.exceptions import MlflowException
 

@@ -6,7 +6,6 @@ nothing depends on a display or on pyplot's global state, and each file is writt
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,14 +14,14 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from .fsutil import atomic_path
+
 
 def _save(fig: Figure, path: Path) -> Path:
     """Write the PNG beside its final name, then rename: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     FigureCanvasAgg(fig)
-    fig.savefig(tmp, format="png", dpi=120)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
     return path
 
 
@@ -70,7 +69,7 @@ def scorecard(scores: Mapping[str, Any], path: Path, *, title: str | None = None
     leads = [f"{h:g}h" for h in scores["leads_hours"]]
     finite = values[np.isfinite(values)]
     lim = max(0.05, float(np.abs(finite).max())) if finite.size else 1.0
-    fig = Figure(figsize=(1.2 + 0.9 * len(leads), 1.2 + 0.45 * len(variables)))
+    fig = Figure(figsize=(max(4.8, 2.4 + 0.9 * len(leads)), 1.4 + 0.45 * len(variables)))
     ax = fig.add_subplot()
     image = ax.imshow(values, cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
     ax.set_xticks(range(len(leads)), leads)
@@ -83,7 +82,12 @@ def scorecard(scores: Mapping[str, Any], path: Path, *, title: str | None = None
             colour = "white" if np.isfinite(v) and abs(v) > 0.6 * lim else "black"
             ax.text(j, i, text, ha="center", va="center", fontsize=8, color=colour)
     fig.colorbar(image, ax=ax, label="1 - RMSE / RMSE persistence")
-    n = scores.get("n_forecasts")
-    ax.set_title(title or f"RMSE skill vs persistence ({n} forecasts)", fontsize=10)
+    if title is None:
+        period = scores.get("period", {})
+        title = f"RMSE skill vs persistence, {scores.get('n_forecasts')} forecasts"
+        if "first_init" in period:
+            first, last = (str(period[k])[:13].replace("T", " ") + "h" for k in ("first_init", "last_init"))
+            title += f"\ninitial dates {first} .. {last}"
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return _save(fig, path)

@@ -1,7 +1,7 @@
 """Samples for training and scoring: windows of consecutive dates, read from Zarr a batch at a time.
 
 A sample starting at date index ``t`` needs dates ``t + o`` for some offsets ``o``; it is usable
-when all of them lie in the period and none is a declared missing date. Reading per batch (one
+when none of them is a declared missing date (and, for training, all lie in the period). Reading per batch (one
 date is one chunk) keeps memory flat however long the period is; any sample that still holds a NaN
 is dropped with a warning rather than poisoning the loss.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,7 +67,9 @@ def read_batch(dataset: Dataset, starts: Sequence[int] | np.ndarray, offsets: Se
     if not finite.all():
         bad = ", ".join(str(dataset.dates[t]) for t in starts[~finite])
         log.warning("%s: skipping samples with NaN values starting at %s", dataset.path, bad)
-    return Batch(starts=starts[finite], dates=dataset.dates[starts[finite]], fields=np.ascontiguousarray(fields[finite]))
+    return Batch(
+        starts=starts[finite], dates=dataset.dates[starts[finite]], fields=np.ascontiguousarray(fields[finite])
+    )
 
 
 def shuffled_batches(starts: np.ndarray, batch_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
@@ -77,6 +80,23 @@ def shuffled_batches(starts: np.ndarray, batch_size: int, rng: np.random.Generat
         order = rng.permutation(starts)
         for lo in range(0, len(order), batch_size):
             yield order[lo : lo + batch_size]
+
+
+def prefetched(dataset: Dataset, starts: Iterator[np.ndarray], offsets: Sequence[int], count: int) -> Iterator[Batch]:
+    """``count`` batches, each read in a background thread while the previous one is being used.
+
+    Zarr decompression releases the GIL, so reading overlaps with the optimiser step; the order of
+    batches is that of ``starts``, so training stays deterministic.
+    """
+    if count <= 0:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="wxpipe-read") as pool:
+        ahead = pool.submit(read_batch, dataset, next(starts), offsets)
+        for i in range(count):
+            batch = ahead.result()
+            if i + 1 < count:
+                ahead = pool.submit(read_batch, dataset, next(starts), offsets)
+            yield batch
 
 
 def evenly_spaced(starts: np.ndarray, limit: int) -> np.ndarray:

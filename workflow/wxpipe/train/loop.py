@@ -8,10 +8,10 @@ atomically so a killed job never leaves a loadable half-file.
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,10 @@ from tqdm import tqdm
 from ..config import TrainingConfig, params_of
 from ..dataset import Dataset
 from ..errors import WxpipeError
+from ..fsutil import atomic_path
 from ..plots import loss_curve
 from . import tracking
-from .data import Batch, evenly_spaced, read_batch, sample_starts, shuffled_batches, tendency_stdev
+from .data import Batch, evenly_spaced, prefetched, read_batch, sample_starts, shuffled_batches, tendency_stdev
 from .grid import area_weights, forcings, grid_fingerprint, neighbour_indices, neighbour_offsets
 from .model import Forecaster, Hyper, safe_scale
 
@@ -44,6 +45,16 @@ class TrainResult:
     checkpoint: Path
 
 
+@dataclass
+class _History:
+    """Loss points as they are logged, kept for the loss curve and the final metrics."""
+
+    train: list[tuple[int, float]] = field(default_factory=list)
+    validation: list[tuple[int, float]] = field(default_factory=list)
+    persistence: float = float("nan")
+    seconds: float = 0.0
+
+
 def train(dataset: Dataset, cfg: TrainingConfig, checkpoint: Path, run_name: str, tags: dict[str, str]) -> TrainResult:
     """Train on ``cfg.train``, validate on ``cfg.validation``, log to MLflow, write ``checkpoint``."""
     threads = torch.get_num_threads()
@@ -55,9 +66,6 @@ def train(dataset: Dataset, cfg: TrainingConfig, checkpoint: Path, run_name: str
 
 
 def _train(dataset: Dataset, cfg: TrainingConfig, checkpoint: Path, run_name: str, tags: dict[str, str]) -> TrainResult:
-    stats = dataset.statistics()
-    mean = np.asarray(stats["mean"], dtype=np.float64)
-    stdev = safe_scale(stats["stdev"])
     train_starts = sample_starts(dataset, cfg.train, (0, 1))
     val_starts = evenly_spaced(sample_starts(dataset, cfg.validation, (0, 1)), VALIDATION_SAMPLES)
     for name, starts, period in [("train", train_starts, cfg.train), ("validation", val_starts, cfg.validation)]:
@@ -68,26 +76,10 @@ def _train(dataset: Dataset, cfg: TrainingConfig, checkpoint: Path, run_name: st
             )
     log.info(
         "%s: %d training pairs, %d validation pairs, %d variables x %d points",
-        dataset.path, len(train_starts), len(val_starts), len(dataset.variables), len(dataset.latitudes),
-    )  # fmt: skip
-
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    lat, lon = dataset.latitudes, dataset.longitudes
-    neighbours = neighbour_indices(lat, lon, cfg.neighbours)
-    hyper = Hyper(len(dataset.variables), len(lat), cfg.neighbours, cfg.hidden)
-    model = Forecaster.build(
-        hyper,
-        neighbours,
-        neighbour_offsets(lat, lon, neighbours),
-        mean,
-        stdev,
-        tendency_stdev(dataset, train_starts, mean, stdev),
+        *(dataset.path, len(train_starts), len(val_starts), len(dataset.variables), len(dataset.latitudes)),
     )
-    weights = torch.as_tensor(area_weights(lat), dtype=torch.float32)
-    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=cfg.steps, eta_min=cfg.learning_rate / 10)
-    val_batches = [read_batch(dataset, val_starts[i : i + cfg.batch_size], (0, 1)) for i in range(0, len(val_starts), cfg.batch_size)]
+    torch.manual_seed(cfg.seed)
+    model = _build_model(dataset, cfg, train_starts)
 
     uri = cfg.mlflow.tracking_uri
     client = tracking.client(uri)
@@ -96,94 +88,150 @@ def _train(dataset: Dataset, cfg: TrainingConfig, checkpoint: Path, run_name: st
     run_id: str = client.create_run(experiment, run_name=run_name, tags=run_tags).info.run_id
     log.info("MLflow run %s (%s) in experiment %s at %s", run_name, run_id, experiment, tracking.redact(uri))
     try:
-        params = tracking.flatten(params_of(cfg))
-        params["mlflow.tracking_uri"] = tracking.redact(uri)
-        params.update(
-            {
-                "data.path": str(dataset.path),
-                "data.variables": ",".join(dataset.variables),
-                "data.points": str(len(lat)),
-                "data.train_pairs": str(len(train_starts)),
-                "data.validation_pairs": str(len(val_starts)),
-                "model.parameters": str(sum(p.numel() for p in model.parameters())),
-            }
+        tracking.log_params(client, run_id, _params(cfg, dataset, model, len(train_starts), len(val_starts)))
+        history = _fit(
+            model,
+            dataset,
+            cfg,
+            train_starts,
+            val_starts,
+            log_metrics=lambda items: tracking.log_metrics(client, run_id, items),
+            name=run_name,
         )
-        tracking.log_params(client, run_id, params)
+        val_loss = history.validation[-1][1]
+        metrics = {
+            "train_loss": history.train[-1][1] if history.train else float("nan"),
+            "val_loss": val_loss,
+            "val_loss_persistence": history.persistence,
+            "val_skill": 1.0 - val_loss / history.persistence if history.persistence > 0 else float("nan"),
+            "train_seconds": history.seconds,
+        }
+        tracking.log_metrics(client, run_id, [(k, metrics[k], cfg.steps) for k in ("val_skill", "train_seconds")])
+        with tempfile.TemporaryDirectory() as tmp:
+            png = loss_curve(
+                history.train,
+                history.validation,
+                Path(tmp) / "loss_curve.png",
+                persistence=history.persistence,
+                title=f"{run_name}: loss",
+            )
+            client.log_artifact(run_id, str(png))
+        stats = dataset.statistics()
+        config = params_of(cfg)
+        config["mlflow"]["tracking_uri"] = tracking.redact(uri)
+        meta = {
+            "variables": list(dataset.variables),
+            "mean": torch.as_tensor(np.asarray(stats["mean"], dtype=np.float64)),
+            "stdev": torch.as_tensor(safe_scale(stats["stdev"])),
+            "grid": grid_fingerprint(dataset.latitudes, dataset.longitudes),
+            "frequency_seconds": int(dataset.frequency.total_seconds()),
+            "dataset_uuid": dataset.uuid,
+            "dataset_path": str(dataset.path),
+            "run_id": run_id,
+            "run_name": run_name,
+            "experiment_id": experiment,
+            "tracking_uri": tracking.redact(uri),
+            "config": config,
+            "metrics": metrics,
+        }
+        save_checkpoint(checkpoint, model, meta)
+    except BaseException:
+        client.set_terminated(run_id, status="FAILED")
+        raise
+    client.set_terminated(run_id, status="FINISHED")
+    log.info(
+        "trained in %.1f s: val_loss %.4f, persistence %.4f; wrote %s",
+        *(history.seconds, val_loss, history.persistence, checkpoint),
+    )
+    return TrainResult(run_id=run_id, experiment_id=experiment, metrics=metrics, checkpoint=checkpoint)
 
-        started = time.perf_counter()
-        history: list[tuple[int, float]] = []
-        validation: list[tuple[int, float]] = []
-        pending: list[tuple[str, float, int]] = []
-        persistence = _validate(model, val_batches, weights, lat, lon, persistence=True)
-        pending.append(("val_loss_persistence", persistence, 0))
-        every = max(1, cfg.steps // VALIDATIONS)
-        recent: list[float] = []
-        batches = shuffled_batches(train_starts, cfg.batch_size, rng)
-        bar = tqdm(range(1, cfg.steps + 1), desc=f"train {run_name}", unit="step", disable=None, mininterval=2)
-        for step in bar:
-            batch = read_batch(dataset, next(batches), (0, 1))
-            if len(batch.starts) == 0:
-                continue
+
+def _build_model(dataset: Dataset, cfg: TrainingConfig, train_starts: np.ndarray) -> Forecaster:
+    """A persistence-equivalent model on the dataset's grid, normalised by its statistics."""
+    stats = dataset.statistics()
+    mean = np.asarray(stats["mean"], dtype=np.float64)
+    stdev = safe_scale(stats["stdev"])
+    lat, lon = dataset.latitudes, dataset.longitudes
+    neighbours = neighbour_indices(lat, lon, cfg.neighbours)
+    return Forecaster.build(
+        Hyper(len(dataset.variables), len(lat), cfg.neighbours, cfg.hidden),
+        neighbours,
+        neighbour_offsets(lat, lon, neighbours),
+        mean,
+        stdev,
+        tendency_stdev(dataset, train_starts, mean, stdev),
+    )
+
+
+def _params(cfg: TrainingConfig, dataset: Dataset, model: Forecaster, n_train: int, n_val: int) -> dict[str, str]:
+    """The config, flattened, plus what the data turned out to be; the tracking URI without credentials."""
+    params = tracking.flatten(params_of(cfg))
+    params["mlflow.tracking_uri"] = tracking.redact(cfg.mlflow.tracking_uri)
+    params.update(
+        {
+            "data.path": str(dataset.path),
+            "data.variables": ",".join(dataset.variables),
+            "data.points": str(len(dataset.latitudes)),
+            "data.train_pairs": str(n_train),
+            "data.validation_pairs": str(n_val),
+            "model.parameters": str(sum(p.numel() for p in model.parameters())),
+        }
+    )
+    return params
+
+
+def _fit(
+    model: Forecaster,
+    dataset: Dataset,
+    cfg: TrainingConfig,
+    train_starts: np.ndarray,
+    val_starts: np.ndarray,
+    log_metrics: Callable[[list[tuple[str, float, int]]], None],
+    name: str,
+) -> _History:
+    """The optimisation loop; metrics are handed to ``log_metrics`` in batches, at each validation."""
+    lat, lon = dataset.latitudes, dataset.longitudes
+    weights = torch.as_tensor(area_weights(lat), dtype=torch.float32)
+    rng = np.random.default_rng(cfg.seed)
+    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=cfg.steps, eta_min=cfg.learning_rate / 10)
+    size = cfg.batch_size
+    val_batches = [read_batch(dataset, val_starts[i : i + size], (0, 1)) for i in range(0, len(val_starts), size)]
+
+    history = _History(persistence=_validate(model, val_batches, weights, lat, lon, persistence=True))
+    pending: list[tuple[str, float, int]] = [
+        ("val_loss_persistence", history.persistence, 0),
+        ("val_loss", history.persistence, 0),
+    ]
+    every = max(1, cfg.steps // VALIDATIONS)
+    recent: list[float] = []
+    history.validation.append((0, history.persistence))  # the untrained model is persistence
+    batches = prefetched(dataset, shuffled_batches(train_starts, size, rng), (0, 1), cfg.steps)
+    started = time.perf_counter()
+    bar = tqdm(batches, total=cfg.steps, desc=f"train {name}", unit="step", disable=None, mininterval=2)
+    for step, batch in enumerate(bar, start=1):
+        if len(batch.starts):
             model.train()
             loss = _loss(model, batch.fields, batch.dates, weights, lat, lon)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-            schedule.step()
-            recent.append(float(loss))
-            if step % LOG_EVERY == 0 or step == cfg.steps:
-                value = float(np.mean(recent[-LOG_EVERY:]))
-                history.append((step, value))
-                pending.append(("train_loss", value, step))
-                bar.set_postfix(loss=f"{value:.4f}")
-            if step % every == 0 or step == cfg.steps:
-                val = _validate(model, val_batches, weights, lat, lon)
-                validation.append((step, val))
-                pending.append(("val_loss", val, step))
-                tracking.log_metrics(client, run_id, pending)
-                pending = []
-                log.info("step %d/%d: train_loss %.4f val_loss %.4f (persistence %.4f)",
-                         step, cfg.steps, np.mean(recent[-LOG_EVERY:]), val, persistence)  # fmt: skip
-        seconds = time.perf_counter() - started
-        val_loss = validation[-1][1]
-        metrics = {
-            "train_loss": float(np.mean(recent[-LOG_EVERY:])) if recent else float("nan"),
-            "val_loss": val_loss,
-            "val_loss_persistence": persistence,
-            "val_skill": 1.0 - val_loss / persistence if persistence > 0 else float("nan"),
-            "train_seconds": seconds,
-        }
-        tracking.log_metrics(client, run_id, [*pending, ("val_skill", metrics["val_skill"], cfg.steps),
-                                              ("train_seconds", seconds, cfg.steps)])  # fmt: skip
-        with tempfile.TemporaryDirectory() as tmp:
-            png = loss_curve(history, validation, Path(tmp) / "loss_curve.png", persistence=persistence,
-                             title=f"{run_name}: loss")  # fmt: skip
-            client.log_artifact(run_id, str(png))
-        save_checkpoint(
-            checkpoint,
-            model,
-            {
-                "variables": list(dataset.variables),
-                "mean": torch.as_tensor(mean),
-                "stdev": torch.as_tensor(stdev),
-                "grid": grid_fingerprint(lat, lon),
-                "frequency_seconds": int(dataset.frequency.total_seconds()),
-                "dataset_uuid": dataset.uuid,
-                "dataset_path": str(dataset.path),
-                "run_id": run_id,
-                "run_name": run_name,
-                "experiment_id": experiment,
-                "tracking_uri": tracking.redact(uri),
-                "config": params_of(cfg),
-                "metrics": metrics,
-            },
-        )
-    except BaseException:
-        client.set_terminated(run_id, status="FAILED")
-        raise
-    client.set_terminated(run_id, status="FINISHED")
-    log.info("trained in %.1f s: val_loss %.4f vs persistence %.4f; wrote %s", seconds, val_loss, persistence, checkpoint)
-    return TrainResult(run_id=run_id, experiment_id=experiment, metrics=metrics, checkpoint=checkpoint)
+            recent.append(loss.detach().item())
+        schedule.step()
+        if recent and (step % LOG_EVERY == 0 or step == cfg.steps):
+            value = float(np.mean(recent[-LOG_EVERY:]))
+            history.train.append((step, value))
+            pending.append(("train_loss", value, step))
+            bar.set_postfix(loss=f"{value:.4f}")
+        if step % every == 0 or step == cfg.steps:
+            val = _validate(model, val_batches, weights, lat, lon)
+            history.validation.append((step, val))
+            pending.append(("val_loss", val, step))
+            log_metrics(pending)
+            pending = []
+            log.info("step %d/%d: val_loss %.4f (persistence %.4f)", step, cfg.steps, val, history.persistence)
+    history.seconds = time.perf_counter() - started
+    return history
 
 
 def _loss(
@@ -220,20 +268,22 @@ def _validate(
         pred = x0 if persistence else model(x0, torch.from_numpy(forcings(batch.dates, lat, lon)))
         total += float(_weighted(pred - x1, model, weights)) * len(batch.starts)
         count += len(batch.starts)
-    return total / max(count, 1)
+    return total / count if count else float("nan")
 
 
 def save_checkpoint(path: Path, model: Forecaster, meta: dict[str, Any]) -> Path:
     """``torch.save`` to a temporary name beside ``path``, then rename over it."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "hyper": model.hyper.to_dict(),
-               "neighbours": model.neighbours.clone(), **meta}  # fmt: skip
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "model": model.state_dict(),
+        "hyper": model.hyper.to_dict(),
+        "neighbours": model.neighbours.clone(),
+        **meta,
+    }
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

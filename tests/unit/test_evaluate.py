@@ -1,0 +1,143 @@
+"""Evaluation: area weights, weighted RMSE against an independent computation, and the scored run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from wxpipe.config import EvaluationConfig
+from wxpipe.errors import WxpipeError
+from wxpipe.evaluate import evaluate, weighted_mse, weighted_rmse
+from wxpipe.plots import skill
+from wxpipe.train.grid import area_weights
+
+
+def test_area_weights_mean_one_and_equator_heavier(octahedral_grid: Callable[[int], Any]) -> None:
+    lat, _ = octahedral_grid(8)
+    w = area_weights(lat)
+    assert w.shape == lat.shape
+    np.testing.assert_allclose(w.mean(), 1.0, rtol=1e-12)
+    equator = np.abs(lat) == np.abs(lat).min()
+    polar = np.abs(lat) == np.abs(lat).max()
+    assert w[equator].min() > w[polar].max()  # per point, despite the equator's longer rows
+    assert w[equator].sum() > w[polar].sum()  # and per row
+    # one row's points share its weight equally
+    assert np.ptp(w[equator]) == 0
+
+
+def test_area_weights_on_a_regular_grid_are_cos_latitude() -> None:
+    lats = np.array([60.0, 30.0, 0.0, -30.0, -60.0])
+    lat = np.repeat(lats, 8)
+    w = area_weights(lat)
+    c = np.cos(np.deg2rad(lat))
+    np.testing.assert_allclose(w, c / c.mean())
+
+
+def test_perfect_forecast_scores_zero() -> None:
+    rng = np.random.default_rng(0)
+    truth = rng.standard_normal((4, 30, 3))
+    w = area_weights(np.linspace(-80, 80, 30))
+    np.testing.assert_array_equal(weighted_rmse(truth, truth, w), np.zeros(3))
+
+
+def test_rmse_matches_a_hand_computation() -> None:
+    # a reduced grid: 2 points at 60N, 4 on the equator, 2 at 60S
+    lat = np.array([60.0, 60.0, 0.0, 0.0, 0.0, 0.0, -60.0, -60.0])
+    rng = np.random.default_rng(3)
+    forecast = rng.standard_normal((3, 8, 2))
+    truth = rng.standard_normal((3, 8, 2))
+
+    raw = [np.cos(np.radians(x)) / list(lat).count(x) for x in lat]  # cos(lat) / points in the row
+    mean_raw = sum(raw) / len(raw)
+    weight = [r / mean_raw for r in raw]
+    expected = []
+    for v in range(2):
+        per_date = []
+        for t in range(3):
+            per_date.append(sum(weight[n] * (forecast[t, n, v] - truth[t, n, v]) ** 2 for n in range(8)) / 8)
+        expected.append((sum(per_date) / 3) ** 0.5)  # root after the mean over dates
+
+    np.testing.assert_allclose(area_weights(lat), weight, rtol=1e-12)
+    np.testing.assert_allclose(weighted_rmse(forecast, truth, area_weights(lat)), expected, rtol=1e-12)
+    assert weighted_mse(forecast, truth, area_weights(lat)).shape == (3, 2)
+
+
+@pytest.fixture(scope="module")
+def scored(trained: Any, evaluation_config: EvaluationConfig) -> dict[str, Any]:
+    out = trained.tmp / "evaluation"
+    scores = evaluate(trained.dataset, trained.result.checkpoint, evaluation_config, out, {"wxpipe.eval_lineage": "e1"})
+    return {"scores": scores, "out": out}
+
+
+def test_scores_cover_every_variable_and_lead(scored: dict[str, Any], trained: Any) -> None:
+    scores = scored["scores"]
+    on_disk = json.loads((scored["out"] / "scores.json").read_text())
+    assert on_disk == scores
+    variables = trained.dataset.variables
+    assert scores["variables"] == variables
+    assert scores["leads_steps"] == [1, 2, 4]
+    assert scores["leads_hours"] == [6, 12, 24]
+    for kind in ("model", "persistence"):
+        assert set(scores["rmse"][kind]) == set(variables)
+        for v in variables:
+            values = scores["rmse"][kind][v]
+            assert len(values) == 3 and all(np.isfinite(values)) and all(x > 0 for x in values)
+    assert scores["dataset_uuid"] == trained.dataset.uuid
+    assert scores["checkpoint"] == str(trained.result.checkpoint)
+
+
+def test_counts_only_forecasts_with_every_date_present(
+    scored: dict[str, Any], trained: Any, evaluation_config: EvaluationConfig
+) -> None:
+    ds = trained.dataset
+    missing = {ds.index_of(m) for m in ds.missing_dates}
+    first = ds.index_of(evaluation_config.period.start)
+    last = ds.index_of(evaluation_config.period.end)
+    expected = [t for t in range(first, last + 1) if t + 4 < len(ds.dates) and not {t, t + 1, t + 2, t + 4} & missing]
+    assert scored["scores"]["n_forecasts"] == len(expected)
+
+
+def test_model_beats_persistence_on_travelling_waves(scored: dict[str, Any]) -> None:
+    scores = scored["scores"]
+    s = skill(scores)
+    assert (s[:, 0] > 0.3).all(), scores["rmse"]  # lead 1 step: clearly better than persistence
+    assert np.isfinite(s).all()
+
+
+def test_scorecard_and_mlflow_record(scored: dict[str, Any], trained: Any) -> None:
+    png = scored["out"] / "scorecard.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in scored["out"].iterdir()) == ["scorecard.png", "scores.json"]
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(trained.cfg.mlflow.tracking_uri)
+    run = client.get_run(trained.result.run_id)
+    scores = scored["scores"]
+    for v in scores["variables"]:
+        assert run.data.metrics[f"rmse_{v}_6h"] == pytest.approx(scores["rmse"]["model"][v][0])
+        assert run.data.metrics[f"persistence_rmse_{v}_24h"] == pytest.approx(scores["rmse"]["persistence"][v][2])
+    assert run.data.tags["wxpipe.eval_lineage"] == "e1"
+    assert run.data.tags["wxpipe.lineage"] == "abc123"  # training's tags are kept
+    names = [a.path for a in client.list_artifacts(run.info.run_id, "evaluation")]
+    assert names == ["evaluation/scorecard.png", "evaluation/scores.json"]
+
+
+def test_refuses_a_period_without_complete_forecasts(trained: Any, tmp_path: Path) -> None:
+    last = str(trained.dataset.dates[-1])
+    cfg = EvaluationConfig.model_validate({"period": {"start": last, "end": last}, "leads": [1]})
+    with pytest.raises(WxpipeError, match="no initial date"):
+        evaluate(trained.dataset, trained.result.checkpoint, cfg, tmp_path, {})
+    assert not (tmp_path / "scores.json").exists()
+
+
+def test_refuses_a_dataset_on_another_grid(trained: Any, make_dataset: Callable[..., Any], tmp_path: Path) -> None:
+    other = make_dataset(tmp_path / "other.zarr", grid=6, n_dates=12, missing=())
+    cfg = EvaluationConfig.model_validate({"period": {"start": str(other.dates[0]), "end": str(other.dates[4])}})
+    with pytest.raises(WxpipeError, match="another grid"):
+        evaluate(other, trained.result.checkpoint, cfg, tmp_path / "out", {})
