@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import zarr
 
+from wxpipe.create import open_inputs
 from wxpipe.fsutil import file_sha256, tree_files
 from wxpipe.recipe import load_recipe
-from wxpipe.sources.grib import variable_names
 
 pytestmark = pytest.mark.integration
 
@@ -56,10 +56,18 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_dataset_matches_recipe(run: Path) -> None:
     recipe = load_recipe(run / "small-recipe.yaml")
+    with open_inputs(recipe) as inputs:
+        variables = inputs.variables()
     root = zarr.open_group(str(run / "results/datasets/small.zarr"), mode="r")
     data = root["data"]
-    assert list(root.attrs["variables"]) == variable_names(recipe)
-    assert data.shape == (len(recipe.dates.all()), len(variable_names(recipe)), 1, 5248)
+    assert list(root.attrs["variables"]) == variables
+    assert data.shape == (len(recipe.dates.all()), len(variables), 1, 5248)
+    assert root.attrs["variables_metadata"]["t_850"] == {
+        "param": "t",
+        "units": "K",
+        "typeOfLevel": "isobaricInhPa",
+        "levelist": 850,
+    }
     assert np.array_equal(root["dates"][:], recipe.dates.all())
     assert root.attrs["frequency"] == "6h" and root.attrs["build_complete"] is True
     values = data[:]

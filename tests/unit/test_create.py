@@ -98,3 +98,79 @@ def test_corrupt_file_is_named(tmp_path: Path, archive: Path) -> None:
     bad.write_bytes(bad.read_bytes()[:5000])
     with pytest.raises(WxpipeError, match=r"2020010206\.grib2"):
         create.create(_recipe(tmp_path, grib), tmp_path / "ds.zarr")
+
+
+def test_zarr3_shards_and_compressor_keep_the_data(tmp_path: Path, archive: Path) -> None:
+    v2 = create.create(_recipe(tmp_path, archive), tmp_path / "v2.zarr")
+    recipe = yaml.safe_load(_recipe(tmp_path, archive).read_text())
+    recipe["output"].update(zarr_format=3, shards=4, chunking={"dates": 2}, compressor={"name": "zstd", "level": 5})
+    path = tmp_path / "v3.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    v3 = create.create(path, tmp_path / "v3.zarr")
+    assert v3.data.shards == (4, 9, 1, 5248) and v3.data.chunks == (2, 9, 1, 5248)
+    np.testing.assert_array_equal(v3.data[:], v2.data[:])
+    assert (tmp_path / "v3.zarr/zarr.json").exists()
+    chunk_files = [p for p in (tmp_path / "v3.zarr/data").rglob("*") if p.is_file() and p.name != "zarr.json"]
+    assert len(chunk_files) == 2  # 8 dates in shards of 4: one file per shard
+
+
+def test_concat_pipe_rename_and_forcings(tmp_path: Path, archive: Path) -> None:
+    grib = str(archive / "{date:strftime(%Y%m%d%H)}.grib2")
+    half = str(START + np.timedelta64(18, "h"))
+    surface = {"grib": {"path": grib, "param": ["2t", "msl"]}}
+    renamed = {"pipe": [{"grib": {"path": grib, "param": ["2t", "msl"]}}, {"rename": {"param": {"msl": "mslp"}}}]}
+    forcings = {
+        "forcings": {"param": ["cos_latitude", "insolation"], "template": "${input.concat.0.join.0.pipe.0.grib}"}
+    }
+    recipe = {
+        "dates": {"start": str(START), "end": str(END), "frequency": "6h"},
+        "input": {
+            "concat": [
+                {"dates": {"start": str(START), "end": half}, "join": [renamed, forcings]},
+                {
+                    "dates": {"start": str(np.datetime64(half) + np.timedelta64(6, "h")), "end": str(END)},
+                    "join": [
+                        {"pipe": [surface, {"rename": {"param": {"msl": "mslp"}}}]},
+                        {"forcings": {"param": ["cos_latitude", "insolation"]}},
+                    ],
+                },
+            ]
+        },
+    }
+    path = tmp_path / "concat.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    ds = create.create(path, tmp_path / "ds.zarr")
+    assert ds.variables == ["2t", "cos_latitude", "insolation", "mslp"]
+    assert ds.attrs["constant_fields"] == ["cos_latitude"]
+    np.testing.assert_allclose(ds.data[5, 1, 0], np.cos(np.deg2rad(ds.latitudes)), rtol=1e-6)
+    insolation = ds.data[:, 2, 0]
+    assert insolation.min() == 0.0 and 0.9 < insolation.max() <= 1.0
+    with open(demo_path(archive, ds.dates[6]), "rb") as f:
+        while (h := eccodes.codes_grib_new_from_file(f)) is not None:
+            if eccodes.codes_get(h, "shortName") == "msl":
+                expected = eccodes.codes_get_values(h).astype(np.float32)
+            eccodes.codes_release(h)
+    np.testing.assert_array_equal(ds.data[6, 3, 0], expected)
+
+
+def test_netcdf_source_end_to_end(tmp_path: Path) -> None:
+    import xarray as xr
+
+    times = np.arange(START, END + np.timedelta64(6, "h"), np.timedelta64(6, "h"))
+    lat, lon = np.linspace(90, -90, 19), np.arange(0, 360, 20.0)
+    rng = np.random.default_rng(0)
+    t = rng.standard_normal((len(times), 2, len(lat), len(lon))).astype(np.float32) + 250
+    xr.Dataset(
+        {"t": (("time", "level", "latitude", "longitude"), t)},
+        coords={"time": times, "level": [500, 850], "latitude": lat, "longitude": lon},
+    ).to_netcdf(tmp_path / "t.nc")
+    recipe = {
+        "dates": {"start": str(START), "end": str(END), "frequency": "6h"},
+        "input": {"join": [{"netcdf": {"path": str(tmp_path / "t.nc"), "param": ["t"], "levelist": [500, 850]}}]},
+    }
+    path = tmp_path / "nc.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    ds = create.create(path, tmp_path / "ds.zarr")
+    assert ds.variables == ["t_500", "t_850"] and ds.attrs["field_shape"] == [19, 18]
+    np.testing.assert_array_equal(ds.data[3, 1, 0], t[3, 1].ravel())
+    np.testing.assert_array_equal(ds.latitudes[:18], np.full(18, 90.0))

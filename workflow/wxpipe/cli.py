@@ -53,11 +53,12 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_recipe(args: argparse.Namespace) -> None:
+    from .create import open_inputs
     from .recipe import load_recipe
-    from .sources.grib import variable_names
 
     recipe = load_recipe(args.file)
-    names = variable_names(recipe)
+    with open_inputs(recipe) as inputs:
+        names = inputs.variables()
     print(f"{args.file}: valid; {len(recipe.dates.all())} dates, {len(names)} variables: {' '.join(names)}")
 
 

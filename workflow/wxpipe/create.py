@@ -1,8 +1,15 @@
-"""Building a dataset from a recipe: ``init``, ``load --part i/N``, ``finalise`` (and all three)."""
+"""Building a dataset from a recipe: ``init``, ``load --part i/N``, ``finalise`` (and all three).
+
+Every file a part needs is checked before anything is written; a part writes whole chunks, then
+flags their dates as loaded, so an interrupted part resumes where it stopped and a date is never
+flagged before its data is on disk.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -11,60 +18,208 @@ from tqdm import tqdm
 from . import dataset
 from .dataset import Part
 from .errors import WxpipeError
-from .recipe import Recipe, load_recipe
-from .sources.grib import GribFile, expand_path, read_date, variable_names
+from .recipe import AccumulationsSource, Forcings, GribSource, Recipe, SourceSpec, load_recipe
+from .sources.base import FieldSource
+from .sources.forcings import ForcingsSource
+from .sources.grib import GribCache, GribReader
+from .sources.xarray_source import XarraySource
 from .timeutil import iso
+from .yamlio import Location
 
 log = logging.getLogger(__name__)
 
+Grid = tuple[np.ndarray, np.ndarray, list[int], str]
 
-def _check_files(recipe: Recipe, dates: np.ndarray) -> None:
-    """Every file for a date not declared missing exists, before anything is written."""
-    missing = recipe.dates.missing_set()
-    for d in dates:
-        if d in missing:
-            continue
-        for entry in recipe.input.join:
-            path = expand_path(entry.source.path, d)
-            if not path.exists():
-                raise WxpipeError(
-                    f"date {iso(d)}: input file {path} does not exist (and the date is not declared missing)"
-                )
+
+class Inputs:
+    """The recipe's sources, ready to read dates: one reader per leaf of the input tree."""
+
+    def __init__(self, recipe: Recipe) -> None:
+        self.recipe = recipe
+        self.naming = recipe.build.variable_naming
+        self.cache = GribCache()
+        self._readers: dict[Location, FieldSource] = {}
+        self._grid: Grid | None = None
+
+    def close(self) -> None:
+        self.cache.clear()
+        for r in self._readers.values():
+            if isinstance(r, XarraySource):
+                r.close()
+
+    def variables(self) -> list[str]:
+        """Variables in anemoi-datasets' order (sorted by name)."""
+        return self.recipe.variables()
+
+    def _reader(self, spec: SourceSpec) -> FieldSource:
+        if spec.where not in self._readers:
+            src = spec.source
+            reader: FieldSource
+            if isinstance(src, (GribSource, AccumulationsSource)):
+                reader = GribReader(src, self.naming, self.cache)
+            elif isinstance(src, Forcings):  # constants too: anemoi's alias of forcings
+                lats, lons, *_ = self.grid()
+                reader = ForcingsSource(src, lats, lons)
+            else:
+                reader = XarraySource(src, self.naming)
+            self._readers[spec.where] = reader
+        return self._readers[spec.where]
+
+    def grid(self) -> Grid:
+        """The dataset's grid: that of the first file-backed source at the first date it covers."""
+        if self._grid is None:
+            missing = self.recipe.dates.missing_set()
+            for d in self.recipe.dates.all():
+                if d in missing:
+                    continue
+                for spec in self.recipe.sources_for(d):
+                    if isinstance(spec.source, Forcings):
+                        continue
+                    reader = self._reader(spec)
+                    if isinstance(reader, GribReader):
+                        self._grid = self.cache.get(reader.files(d)[0]).grid()
+                    elif isinstance(reader, XarraySource):
+                        self._grid = reader.grid(d)
+                    break
+                break
+        if self._grid is None:
+            raise WxpipeError("recipe: no source reads a grid from a file (forcings need a grid to be computed on)")
+        return self._grid
+
+    def files(self, dates: np.ndarray) -> list[Path]:
+        """The files read for ``dates`` (declared missing dates excluded), in order, without repeats."""
+        missing = self.recipe.dates.missing_set()
+        out: dict[Path, None] = {}
+        for d in dates:
+            if d not in missing:
+                for spec in self.recipe.sources_for(d):
+                    if not isinstance(spec.source, Forcings):
+                        out.update(dict.fromkeys(self._reader(spec).files(d)))
+        return list(out)
+
+    def check_files(self, dates: np.ndarray) -> None:
+        """Every file for a date not declared missing exists, before anything is written."""
+        missing = self.recipe.dates.missing_set()
+        for d in dates:
+            if d in missing:
+                continue
+            for spec in self.recipe.sources_for(d):
+                if isinstance(spec.source, Forcings):
+                    continue
+                for path in self._reader(spec).files(d):
+                    if not path.exists():
+                        raise WxpipeError(
+                            f"date {iso(d)}: input file {path} does not exist (and the date is not declared missing)"
+                        )
+
+    def read(self, date: np.datetime64, variables: list[str]) -> np.ndarray:
+        """The fields of ``date`` as (variables, ensembles, values) float32, renames applied."""
+        fields: dict[str, np.ndarray] = {}
+        try:
+            for spec in self.recipe.sources_for(date):
+                names = spec.names(self.naming)
+                for name, values in self._reader(spec).read(date).items():
+                    fields[names.get(name, name)] = values
+        finally:
+            self.cache.clear()
+        members = {v: fields[v].shape[0] for v in variables}
+        n_ens = max(members.values())
+        if any(n not in (1, n_ens) for n in members.values()):
+            raise WxpipeError(f"date {iso(date)}: sources disagree on the number of ensemble members: {members}")
+        sizes = {v: fields[v].shape[-1] for v in variables}
+        if len(set(sizes.values())) != 1:
+            raise WxpipeError(f"date {iso(date)}: fields are on different grids (points per variable: {sizes})")
+        out = np.empty((len(variables), n_ens, next(iter(sizes.values()))), dtype=np.float32)
+        for k, v in enumerate(variables):
+            out[k] = fields[v]  # a single member (e.g. a forcing) broadcasts over the ensemble
+        return out
+
+    def metadata(self) -> dict[str, dict[str, object]]:
+        """Per dataset variable: what its reader saw (units, GRIB keys), under the renamed name."""
+        out: dict[str, dict[str, object]] = {}
+        for spec in {s.where: s for b in self.recipe.plan() for s in b.sources}.values():
+            names = spec.names(self.naming)
+            if spec.where in self._readers:
+                for name, meta in self._readers[spec.where].metadata().items():
+                    out[names.get(name, name)] = meta
+        return out
+
+    def constant_fields(self) -> list[str]:
+        """Variables that do not depend on the date (date-independent forcings), renamed."""
+        out = []
+        for spec in {s.where: s for b in self.recipe.plan() for s in b.sources}.values():
+            reader = self._readers.get(spec.where)
+            if isinstance(reader, ForcingsSource):
+                names = spec.names(self.naming)
+                out += [names.get(v, v) for v in reader.constant_variables()]
+        return sorted(out)
+
+
+@contextmanager
+def open_inputs(recipe: Recipe) -> Iterator[Inputs]:
+    inputs = Inputs(recipe)
+    try:
+        yield inputs
+    finally:
+        inputs.close()
+
+
+def input_files(recipe: Recipe, dates: np.ndarray) -> list[Path]:
+    with open_inputs(recipe) as inputs:
+        return inputs.files(dates)
 
 
 def init(recipe_path: str | Path, store: str | Path) -> None:
+    """Check every file, read the first date (grid, ensembles, units), write the empty store."""
     recipe = load_recipe(recipe_path)
     dates = recipe.dates.all()
-    _check_files(recipe, dates)
     missing = recipe.dates.missing_set()
-    first = next(d for d in dates if d not in missing)
-    lats, lons, shape, resolution = GribFile(expand_path(recipe.input.join[0].source.path, first)).grid()
-    dataset.init(store, recipe, variable_names(recipe), lats, lons, shape, resolution, recipe_path)
+    with open_inputs(recipe) as inputs:
+        inputs.check_files(dates)
+        first = next(d for d in dates if d not in missing)
+        variables = inputs.variables()
+        lats, lons, shape, resolution = inputs.grid()
+        fields = inputs.read(first, variables)
+        if len(lats) != fields.shape[-1]:
+            raise WxpipeError(f"date {iso(first)}: fields have {fields.shape[-1]} points but the grid {len(lats)}")
+        dataset.init(
+            store,
+            recipe,
+            variables,
+            lats,
+            lons,
+            shape,
+            resolution,
+            recipe_path,
+            ensembles=fields.shape[1],
+            variables_metadata=inputs.metadata(),
+            constant_fields=inputs.constant_fields(),
+        )
 
 
 def load(recipe_path: str | Path, store: str | Path, part: Part) -> range:
     """Write this part's dates; chunks already loaded by an interrupted run are kept (resume)."""
     recipe = load_recipe(recipe_path)
     ds = dataset.open_dataset(store)
-    chunk = ds.data.chunks[0]
+    chunk = dataset.write_unit(ds.data)
     rng = part.dates(len(ds.dates), chunk)
-    _check_files(recipe, ds.dates[rng.start : rng.stop])
     done = dataset.loaded(store)
     missing = recipe.dates.missing_set()
-    shape = (len(ds.variables), 1, len(ds.latitudes))
     todo = [c for c in dataset.chunks_of(rng, chunk) if not done[c.start : c.stop].all()]
     log.info("part %d/%d: dates %d..%d, %d chunks to write", part.index, part.count, rng.start, rng.stop - 1, len(todo))
-    with tqdm(total=sum(len(c) for c in todo), desc=f"load {part.index}/{part.count}", unit="date") as bar:
-        for c in todo:
-            block = np.full((len(c), *shape), np.nan, dtype=np.float32)
-            for k, i in enumerate(c):
-                d = ds.dates[i]
-                if d not in missing:
-                    fields = read_date(recipe, d, ds.variables)
-                    _check_nans(fields, ds.variables, d, recipe.build.allow_nans)
-                    block[k, :, 0, :] = fields
-                bar.update(1)
-            dataset.write_dates(store, c.start, block)
+    with open_inputs(recipe) as inputs:
+        inputs.check_files(ds.dates[rng.start : rng.stop])
+        shape = ds.data.shape[1:]
+        with tqdm(total=sum(len(c) for c in todo), desc=f"load {part.index}/{part.count}", unit="date") as bar:
+            for c in todo:
+                block = np.full((len(c), *shape), np.nan, dtype=np.float32)
+                for k, i in enumerate(c):
+                    d = ds.dates[i]
+                    if d not in missing:
+                        block[k] = inputs.read(d, ds.variables)
+                        _check_nans(block[k], ds.variables, d, recipe.build.allow_nans)
+                    bar.update(1)
+                dataset.write_dates(store, c.start, block)
     return rng
 
 

@@ -19,13 +19,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import zarr
 
 from .errors import WxpipeError
-from .recipe import Recipe
+from .recipe import Blosc, Compressor, NoCompression, Recipe, Zstd
 from .timeutil import date_range, format_frequency, iso, parse_frequency, seconds
 
 log = logging.getLogger(__name__)
@@ -157,25 +157,32 @@ def init(
     field_shape: list[int],
     resolution: str,
     recipe_path: str | Path = "",
+    ensembles: int = 1,
+    variables_metadata: dict[str, dict[str, Any]] | None = None,
+    constant_fields: list[str] | None = None,
 ) -> None:
     """Write the empty store with all metadata; ``data`` holds no chunk until a part writes it."""
     path = Path(path)
+    out = recipe.output
     dates = recipe.dates.all()
     n_values = len(latitudes)
-    chunk = recipe.output.chunking.get("dates", 1)
-    root = zarr.open_group(str(path), mode="w", zarr_format=recipe.output.zarr_format)
+    chunk = out.dates_chunk
+    ens_chunk = min(out.chunking.get("ensembles", ensembles), ensembles)
+    root = zarr.open_group(str(path), mode="w", zarr_format=out.zarr_format)
     root.create_array(
         "data",
-        shape=(len(dates), len(variables), 1, n_values),
-        chunks=(chunk, len(variables), 1, n_values),
-        dtype=recipe.output.dtype,
+        shape=(len(dates), len(variables), ensembles, n_values),
+        chunks=(chunk, len(variables), ens_chunk, n_values),
+        shards=(out.shards, len(variables), ensembles, n_values) if out.shards else None,
+        dtype=out.dtype,
         fill_value=np.nan,
-        compressors=_compressor(),
+        compressors=codecs(out.compressor, out.zarr_format),
     )
+    unit = out.shards or chunk
     root.create_array("dates", data=dates.astype("datetime64[s]"), chunks=(len(dates),))
     root.create_array("latitudes", data=np.asarray(latitudes, dtype="float64"))
     root.create_array("longitudes", data=np.asarray(longitudes, dtype="float64"))
-    root.create_array(LOADED, shape=(len(dates),), chunks=(chunk,), dtype="bool", fill_value=False)
+    root.create_array(LOADED, shape=(len(dates),), chunks=(unit,), dtype="bool", fill_value=False)
     missing = [iso(m) for m in recipe.dates.missing]
     period = recipe.statistics_period()
     root.attrs.update(
@@ -191,8 +198,8 @@ def init(
             "uuid": str(uuidlib.uuid4()),
             "recipe": json.loads(recipe.model_dump_json()),
             "recipe_path": str(recipe_path),
-            "variables_metadata": {v: {} for v in variables},
-            "constant_fields": [],
+            "variables_metadata": {v: (variables_metadata or {}).get(v, {}) for v in variables},
+            "constant_fields": list(constant_fields or []),
             "statistics_start_date": iso(period.start),
             "statistics_end_date": iso(period.end),
             "licence": recipe.licence,
@@ -206,16 +213,37 @@ def init(
     log.info("initialised %s: %d dates x %d variables x %d points", path, len(dates), len(variables), n_values)
 
 
-def _compressor() -> Any:
-    # Blosc lz4 with shuffle, as anemoi-datasets writes; numcodecs' form is what zarr format 2 needs
-    from numcodecs import Blosc
+def codecs(compressor: Compressor | None, zarr_format: int) -> Any:
+    """The recipe's compressor in the form each Zarr format wants; by default Blosc lz4 level 5 with
+    byte shuffle, as anemoi-datasets writes."""
+    import numcodecs
+    from zarr.codecs import BloscCodec, ZstdCodec
 
-    return Blosc(cname="lz4", clevel=5, shuffle=Blosc.SHUFFLE)
+    c = compressor or Blosc.model_validate({"name": "blosc"})
+    if isinstance(c, NoCompression):
+        return None
+    if isinstance(c, Zstd):
+        return numcodecs.Zstd(level=c.level) if zarr_format == 2 else ZstdCodec(level=c.level)
+    shuffles: dict[bool | str, Literal["shuffle", "noshuffle", "bitshuffle"]] = {
+        True: "shuffle",
+        False: "noshuffle",
+        "bitshuffle": "bitshuffle",
+    }
+    shuffle = shuffles[c.shuffle]
+    if zarr_format == 2:
+        flag = {"shuffle": numcodecs.Blosc.SHUFFLE, "noshuffle": numcodecs.Blosc.NOSHUFFLE}
+        return numcodecs.Blosc(cname=c.cname, clevel=c.clevel, shuffle=flag.get(shuffle, numcodecs.Blosc.BITSHUFFLE))
+    return BloscCodec(cname=c.cname, clevel=c.clevel, shuffle=shuffle)
+
+
+def write_unit(data: zarr.Array) -> int:
+    """Dates written at once: a shard when sharded (a shard is written whole), else a chunk."""
+    return data.shards[0] if data.shards else data.chunks[0]
 
 
 def part_dates(path: str | Path, part: Part) -> range:
     data = array(zarr.open_group(str(path), mode="r"), "data")
-    return part.dates(data.shape[0], data.chunks[0])
+    return part.dates(data.shape[0], write_unit(data))
 
 
 def write_dates(path: str | Path, first: int, block: np.ndarray) -> None:

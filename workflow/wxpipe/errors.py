@@ -33,7 +33,7 @@ def validation_error(
         if err["type"] == "extra_forbidden":
             msg = "unknown key (misspelled?)"
         out.append(f"{pos}: {key}: {msg}")
-    return WxpipeError("invalid configuration\n  " + "\n  ".join(out))
+    return WxpipeError("validation failed\n  " + "\n  ".join(out))
 
 
 def _is_union_tag(part: Any) -> bool:

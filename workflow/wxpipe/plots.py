@@ -88,6 +88,6 @@ def scorecard(scores: Mapping[str, Any], path: Path, *, title: str | None = None
         if "first_init" in period:
             first, last = (str(period[k])[:13].replace("T", " ") + "h" for k in ("first_init", "last_init"))
             title += f"\ninitial dates {first} .. {last}"
-    ax.set_title(title, fontsize=9)
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return _save(fig, path)

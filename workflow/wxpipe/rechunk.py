@@ -16,7 +16,7 @@ import numpy as np
 import zarr
 from tqdm import tqdm
 
-from .dataset import STATISTICS, Dataset, _compressor, array, chunks_of, read
+from .dataset import STATISTICS, Dataset, array, chunks_of, codecs, read
 from .errors import WxpipeError
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,12 @@ def rechunk(src: str | Path, dst: str | Path, dates_chunk: int, values_chunk: in
         shutil.rmtree(dst)
     root = zarr.open_group(str(dst), mode="w", zarr_format=2)
     out = root.create_array(
-        "data", shape=source.data.shape, chunks=p.chunks, dtype="float32", fill_value=np.nan, compressors=_compressor()
+        "data",
+        shape=source.data.shape,
+        chunks=p.chunks,
+        dtype="float32",
+        fill_value=np.nan,
+        compressors=codecs(None, 2),
     )
     for name in ("dates", "latitudes", "longitudes", *EXTRA_ARRAYS):
         if name in source.root:

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 from .config import Config, params_of
+from .create import input_files
 from .dataset import Part
 from .recipe import load_recipe
 from .sources.demo import demo_path
-from .sources.grib import input_files
 from .timeutil import date_range
 from .timeutil import format_frequency as format_frequency
 
@@ -34,7 +34,7 @@ def part_inputs(cfg: Config, dataset: str, part: str) -> list[str]:
     recipe = load_recipe(cfg.datasets[dataset].recipe)
     i, n = (int(x) for x in part.split("-of-"))
     dates = recipe.dates.all()
-    rng = Part(i, n).dates(len(dates), recipe.output.chunking.get("dates", 1))
+    rng = Part(i, n).dates(len(dates), recipe.output.shards or recipe.output.dates_chunk)
     return [str(p) for p in input_files(recipe, dates[rng.start : rng.stop])]
 
 

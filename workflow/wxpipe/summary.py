@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .dataset import LOADED, Dataset, array, read
+from .dataset import LOADED, Dataset, array, read, write_unit
 from .fsutil import tree_size
 
 
@@ -25,7 +25,7 @@ def summary(path: str | Path) -> str:
     ]
     if not ds.attrs.get("build_complete", True) and LOADED in ds.root:
         done = read(array(ds.root, LOADED))
-        chunk = ds.data.chunks[0]
+        chunk = write_unit(ds.data)
         chunks_done = sum(bool(done[i : i + chunk].all()) for i in range(0, n_dates, chunk))
         lines.append(
             f"build       UNFINISHED: {int(np.sum(done))}/{n_dates} dates loaded, "

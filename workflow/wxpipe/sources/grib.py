@@ -1,174 +1,276 @@
-"""Reading fields for one date from GRIB with ecCodes, as the recipe's sources select them."""
+"""GRIB sources (``grib`` and ``accumulations``) decoded with ecCodes, GRIB 1 and 2 alike.
+
+Each file is scanned once per date: message keys are read for every message, values are decoded
+only for the messages a source asks for, and the handles of one date's files are shared by all the
+recipe's GRIB sources (a file holding surface and pressure-level fields is opened once).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import glob
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import eccodes
 import numpy as np
 
 from ..errors import WxpipeError
-from ..recipe import AccumulationsSource, GribSource, Recipe
+from ..recipe import AccumulationsSource, GribSource
 from ..timeutil import iso, to_datetime
 
 _STRFTIME = re.compile(r"\{date:strftime\(([^)]*)\)\}")
-_SFC_LEVELS = {"surface", "heightAboveGround", "meanSea", "entireAtmosphere"}
+_SFC_LEVELS = {"surface", "heightAboveGround", "meanSea", "entireAtmosphere", "depthBelowLandLayer"}
+_GLOB = re.compile(r"[*?\[]")
 
 
 def expand_path(pattern: str, date: np.datetime64 | dt.datetime) -> Path:
-    """``data/{date:strftime(%Y%m%d%H)}.grib2`` -> the file for ``date``."""
+    """``data/{date:strftime(%Y%m%d%H)}.grib2`` -> the path (or glob) for ``date``."""
     d = date if isinstance(date, dt.datetime) else to_datetime(date)
     return Path(_STRFTIME.sub(lambda m: d.strftime(m.group(1)), pattern))
 
 
-def variable_names(recipe: Recipe) -> list[str]:
-    """Variables in anemoi-datasets' order (sorted by name)."""
-    names: list[str] = []
-    for entry in recipe.input.join:
-        src = entry.source
-        if isinstance(src, GribSource) and src.levtype == "pl":
-            fmt = recipe.build.variable_naming
-            names += [fmt.format(param=p, levelist=lev) for p in src.param for lev in src.levelist]
-        else:
-            names += list(src.param)
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise WxpipeError(f"recipe: variables given twice: {', '.join(dupes)}")
-    return sorted(names)
-
-
-def input_files(recipe: Recipe, dates: np.ndarray) -> list[Path]:
-    """The files the recipe reads for ``dates`` (missing dates excluded), for Snakemake's inputs."""
-    missing = recipe.dates.missing_set()
-    out: dict[Path, None] = {}
-    for d in dates:
-        if d in missing:
-            continue
-        for entry in recipe.input.join:
-            out[expand_path(entry.source.path, d)] = None
-    return list(out)
+def matching_files(pattern: str, date: np.datetime64) -> list[Path]:
+    """The files for ``date``: the expanded path, or every file its glob matches (sorted)."""
+    path = expand_path(pattern, date)
+    if not _GLOB.search(str(path)):
+        return [path]
+    found = sorted(Path(p) for p in glob.glob(str(path)))
+    if not found:
+        raise WxpipeError(f"date {iso(date)}: no file matches {path}")
+    return found
 
 
 @dataclass(frozen=True)
 class Message:
-    short_name: str
+    """The keys of one GRIB message that selection needs."""
+
+    param: str
     type_of_level: str
     level: int
     step_type: str
-    step_hours: int
+    start_step: int
+    end_step: int
+    number: int
     valid: np.datetime64
-    offset: int
+    data_time: np.datetime64
+    units: str
 
 
-def _valid_time(h: int) -> np.datetime64:
-    date = str(eccodes.codes_get(h, "validityDate"))
-    time = int(eccodes.codes_get(h, "validityTime"))
-    return np.datetime64(f"{date[:4]}-{date[4:6]}-{date[6:8]}T{time // 100:02d}:{time % 100:02d}:00", "s")
+def _get(h: Any, key: str, default: Any = None) -> Any:
+    try:
+        return eccodes.codes_get(h, key)
+    except eccodes.KeyValueNotFoundError:
+        return default
 
 
+def _stamp(date: Any, time: Any) -> np.datetime64:
+    d, t = str(date), int(time)
+    return np.datetime64(f"{d[:4]}-{d[4:6]}-{d[6:8]}T{t // 100:02d}:{t % 100:02d}:00", "s")
+
+
+def _message(h: Any) -> Message:
+    return Message(
+        param=str(eccodes.codes_get(h, "shortName")),
+        type_of_level=str(eccodes.codes_get(h, "typeOfLevel")),
+        level=int(eccodes.codes_get(h, "level")),
+        step_type=str(eccodes.codes_get(h, "stepType")),
+        start_step=int(eccodes.codes_get(h, "startStep")),
+        end_step=int(eccodes.codes_get(h, "endStep")),
+        number=int(_get(h, "number", 0) or 0),
+        valid=_stamp(eccodes.codes_get(h, "validityDate"), eccodes.codes_get(h, "validityTime")),
+        data_time=_stamp(eccodes.codes_get(h, "dataDate"), eccodes.codes_get(h, "dataTime")),
+        units=str(_get(h, "units", "")),
+    )
+
+
+@dataclass
 class GribFile:
-    """An index of one file's messages; values are decoded only for the messages asked for."""
+    """One file's messages with their handles kept open, so values are decoded at most once."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.messages: list[Message] = []
+    path: Path
+    messages: list[Message] = field(default_factory=list)
+    handles: list[Any] = field(default_factory=list)
+    _values: dict[int, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def scan(cls, path: Path) -> GribFile:
+        out = cls(path)
         try:
             with open(path, "rb") as f:
-                while True:
-                    offset = f.tell()
-                    h = eccodes.codes_grib_new_from_file(f)
-                    if h is None:
-                        break
-                    try:
-                        start, end = int(eccodes.codes_get(h, "startStep")), int(eccodes.codes_get(h, "endStep"))
-                        self.messages.append(
-                            Message(
-                                short_name=str(eccodes.codes_get(h, "shortName")),
-                                type_of_level=str(eccodes.codes_get(h, "typeOfLevel")),
-                                level=int(eccodes.codes_get(h, "level")),
-                                step_type=str(eccodes.codes_get(h, "stepType")),
-                                step_hours=end - start,
-                                valid=_valid_time(h),
-                                offset=offset,
-                            )
-                        )
-                    finally:
-                        eccodes.codes_release(h)
+                while (h := eccodes.codes_grib_new_from_file(f)) is not None:
+                    out.handles.append(h)
+                    out.messages.append(_message(h))
         except FileNotFoundError:
             raise WxpipeError(f"{path}: file does not exist") from None
-        except eccodes.CodesInternalError as exc:
+        except (eccodes.CodesInternalError, ValueError) as exc:
+            out.close()
             raise WxpipeError(f"{path}: not a readable GRIB file ({exc})") from None
-        if not self.messages:
+        if not out.messages:
             raise WxpipeError(f"{path}: no GRIB messages")
+        return out
 
-    def values(self, msg: Message) -> np.ndarray:
-        with open(self.path, "rb") as f:
-            f.seek(msg.offset)
-            h = eccodes.codes_grib_new_from_file(f)
+    def values(self, i: int) -> np.ndarray:
+        if i not in self._values:
+            h = self.handles[i]
             try:
-                return np.asarray(eccodes.codes_get_values(h), dtype=np.float64)
-            finally:
-                eccodes.codes_release(h)
+                values = np.asarray(eccodes.codes_get_values(h), dtype=np.float64)
+                if _get(h, "bitmapPresent", 0):  # points missing in the bitmap become NaN
+                    values[values == eccodes.codes_get(h, "missingValue")] = np.nan
+            except eccodes.CodesInternalError as exc:
+                raise WxpipeError(f"{self.path}: message {i + 1} cannot be decoded ({exc})") from None
+            self._values[i] = values
+        return self._values[i]
 
     def grid(self) -> tuple[np.ndarray, np.ndarray, list[int], str]:
-        """Latitudes, longitudes, field shape and resolution name of the first message."""
-        with open(self.path, "rb") as f:
-            h = eccodes.codes_grib_new_from_file(f)
-            try:
-                lats = np.asarray(eccodes.codes_get_array(h, "latitudes"), dtype=np.float64)
-                lons = np.asarray(eccodes.codes_get_array(h, "longitudes"), dtype=np.float64)
-                grid_type = str(eccodes.codes_get(h, "gridType"))
-                if grid_type == "regular_ll":
-                    shape = [int(eccodes.codes_get(h, "Nj")), int(eccodes.codes_get(h, "Ni"))]
-                    resolution = f"{float(eccodes.codes_get(h, 'iDirectionIncrementInDegrees')):g}"
-                else:
-                    shape = [len(lats)]
-                    resolution = (
-                        str(eccodes.codes_get(h, "gridName")).lower() if grid_type == "reduced_gg" else grid_type
-                    )
-            finally:
-                eccodes.codes_release(h)
+        """Latitudes, longitudes, field shape and resolution name, from the first message."""
+        h = self.handles[0]
+        lats = np.asarray(eccodes.codes_get_array(h, "latitudes"), dtype=np.float64)
+        lons = np.asarray(eccodes.codes_get_array(h, "longitudes"), dtype=np.float64)
+        grid_type = str(eccodes.codes_get(h, "gridType"))
+        if grid_type == "regular_ll":
+            shape = [int(eccodes.codes_get(h, "Nj")), int(eccodes.codes_get(h, "Ni"))]
+            resolution = f"{float(eccodes.codes_get(h, 'iDirectionIncrementInDegrees')):g}"
+        elif grid_type == "reduced_gg":
+            shape = [len(lats)]
+            resolution = str(_get(h, "gridName", f"n{eccodes.codes_get(h, 'N')}")).lower()
+        else:
+            shape, resolution = [len(lats)], grid_type
         return lats, lons, shape, resolution
 
-
-def _select(
-    file: GribFile, src: GribSource | AccumulationsSource, date: np.datetime64, naming: str
-) -> dict[str, Message]:
-    found: dict[str, Message] = {}
-    for m in file.messages:
-        if m.short_name not in src.param or m.valid != date:
-            continue
-        if isinstance(src, AccumulationsSource):
-            if m.step_type == "accum" and m.step_hours == src.accumulation_period:
-                found[m.short_name] = m
-        elif m.step_type == "instant":
-            if src.levtype == "pl" and m.type_of_level == "isobaricInhPa" and m.level in src.levelist:
-                found[naming.format(param=m.short_name, levelist=m.level)] = m
-            elif src.levtype == "sfc" and m.type_of_level in _SFC_LEVELS:
-                found[m.short_name] = m
-    return found
+    def close(self) -> None:
+        for h in self.handles:
+            eccodes.codes_release(h)
+        self.handles.clear()
+        self._values.clear()
 
 
-def read_date(recipe: Recipe, date: np.datetime64, variables: list[str]) -> np.ndarray:
-    """The fields of ``date`` as (variables, values) float32; names the file and variable at fault."""
-    files: dict[Path, GribFile] = {}
-    fields: dict[str, np.ndarray] = {}
-    for entry in recipe.input.join:
-        src = entry.source
-        path = expand_path(src.path, date)
-        if path not in files:
-            files[path] = GribFile(path)
-        gf = files[path]
-        for name, msg in _select(gf, src, date, recipe.build.variable_naming).items():
-            fields[name] = gf.values(msg)
-    absent = [v for v in variables if v not in fields]
-    if absent:
-        where = ", ".join(str(p) for p in files)
-        raise WxpipeError(f"date {iso(date)}: variable(s) {', '.join(absent)} not found in {where}")
-    sizes = {v: fields[v].size for v in variables}
-    if len(set(sizes.values())) != 1:
-        raise WxpipeError(f"date {iso(date)}: fields have different sizes {sizes}")
-    return np.stack([fields[v] for v in variables]).astype(np.float32)
+class GribCache:
+    """The scanned files of the current date, shared by every GRIB source of a recipe."""
+
+    def __init__(self) -> None:
+        self._files: dict[Path, GribFile] = {}
+
+    def get(self, path: Path) -> GribFile:
+        if path not in self._files:
+            self._files[path] = GribFile.scan(path)
+        return self._files[path]
+
+    def clear(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files.clear()
+
+
+def names(spec: GribSource | AccumulationsSource, naming: str) -> list[str]:
+    if isinstance(spec, GribSource) and spec.levtype == "pl":
+        return [naming.format(param=p, levelist=lev) for p in spec.param for lev in spec.levelist]
+    return list(spec.param)
+
+
+class GribReader:
+    """A ``grib`` or ``accumulations`` source (implements :class:`~wxpipe.sources.base.FieldSource`)."""
+
+    def __init__(self, spec: GribSource | AccumulationsSource, naming: str, cache: GribCache) -> None:
+        self.spec = spec
+        self.naming = naming
+        self.cache = cache
+        self._metadata: dict[str, dict[str, object]] = {}
+
+    def variables(self) -> list[str]:
+        return names(self.spec, self.naming)
+
+    def files(self, date: np.datetime64) -> list[Path]:
+        return matching_files(self.spec.path, date)
+
+    def metadata(self) -> dict[str, dict[str, object]]:
+        return dict(self._metadata)
+
+    def _name(self, m: Message) -> str | None:
+        """The dataset name of an instantaneous message this source selects, else None."""
+        spec = self.spec
+        assert isinstance(spec, GribSource)
+        if m.param not in spec.param or m.step_type != "instant":
+            return None
+        if spec.number and m.number not in spec.number:
+            return None
+        if spec.levtype == "pl":
+            if m.type_of_level == "isobaricInhPa" and m.level in spec.levelist:
+                return self.naming.format(param=m.param, levelist=m.level)
+            return None
+        return m.param if m.type_of_level in _SFC_LEVELS else None
+
+    def read(self, date: np.datetime64) -> dict[str, np.ndarray]:
+        if isinstance(self.spec, AccumulationsSource):
+            return self._accumulations(date)
+        found: dict[str, dict[int, np.ndarray]] = {}
+        for path in self.files(date):
+            gf = self.cache.get(path)
+            for i, m in enumerate(gf.messages):
+                name = self._name(m) if m.valid == date else None
+                if name is None:
+                    continue
+                if m.number in found.setdefault(name, {}):
+                    raise WxpipeError(f"{path}: {name} (number {m.number}) appears twice for {iso(date)}")
+                found[name][m.number] = gf.values(i)
+                self._metadata.setdefault(name, _meta(m))
+        return self._stack(found, date)
+
+    def _accumulations(self, date: np.datetime64) -> dict[str, np.ndarray]:
+        """Totals over the period ending at ``date``: a message with exactly that step range, or the
+        difference of two accumulations of the same forecast (e.g. 0-12 minus 0-6)."""
+        spec = self.spec
+        period = spec.accumulation_period if isinstance(spec, AccumulationsSource) else 0
+        found: dict[str, dict[int, np.ndarray]] = {}
+        for path in self.files(date):
+            gf = self.cache.get(path)
+            acc = [(i, m) for i, m in enumerate(gf.messages) if m.param in spec.param and m.step_type == "accum"]
+            for i, m in acc:
+                if m.valid != date or m.number in found.get(m.param, {}):
+                    continue
+                if m.end_step - m.start_step == period:
+                    values = gf.values(i)
+                else:
+                    start = [
+                        j
+                        for j, o in acc
+                        if (o.param, o.number, o.data_time, o.start_step)
+                        == (m.param, m.number, m.data_time, m.start_step)
+                        and o.end_step == m.end_step - period
+                    ]
+                    if not start:
+                        continue
+                    values = gf.values(i) - gf.values(start[0])
+                found.setdefault(m.param, {})[m.number] = values
+                self._metadata.setdefault(m.param, {**_meta(m), "accumulation_period": f"{period}h"})
+        return self._stack(found, date)
+
+    def _stack(self, found: dict[str, dict[int, np.ndarray]], date: np.datetime64) -> dict[str, np.ndarray]:
+        where = ", ".join(str(p) for p in self.files(date))
+        absent = [v for v in self.variables() if v not in found]
+        if absent:
+            raise WxpipeError(f"date {iso(date)}: variable(s) {', '.join(absent)} not found in {where}")
+        out = {}
+        for name, members in found.items():
+            numbers = (
+                list(self.spec.number) if isinstance(self.spec, GribSource) and self.spec.number else sorted(members)
+            )
+            lost = [n for n in numbers if n not in members]
+            if lost:
+                raise WxpipeError(f"date {iso(date)}: {name} has no ensemble member(s) {lost} in {where}")
+            out[name] = np.stack([members[n] for n in numbers])
+        return out
+
+
+def _same_run(a: Message, b: Message) -> bool:
+    """Two accumulations of one forecast run and member, from the same start step."""
+    return (a.param, a.number, a.data_time, a.start_step) == (b.param, b.number, b.data_time, b.start_step)
+
+
+def _meta(m: Message) -> dict[str, object]:
+    meta: dict[str, object] = {"param": m.param, "units": m.units, "typeOfLevel": m.type_of_level}
+    if m.type_of_level == "isobaricInhPa":
+        meta["levelist"] = m.level
+    return meta
