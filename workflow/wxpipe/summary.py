@@ -20,7 +20,9 @@ def summary(path: str | Path) -> str:
         f"dates       {ds.attrs['start_date']} .. {ds.attrs['end_date']}, every {ds.attrs['frequency']} ({n_dates})",
         f"missing     {len(ds.missing_dates)}: {', '.join(str(d) for d in ds.missing_dates[:5])}",
         f"grid        {ds.attrs.get('resolution')} field shape {ds.attrs.get('field_shape')}, {n_values} points",
-        f"shape       {ds.data.shape}, chunks {ds.data.chunks}",
+        f"shape       {ds.data.shape}, chunks {ds.data.chunks}"
+        + (f", shards {ds.data.shards}" if ds.data.shards else ""),
+        f"format      Zarr v{ds.root.metadata.zarr_format}, {ds.data.dtype}",
         f"on disk     {size / 1e6:.1f} MB in {files} files",
     ]
     if not ds.attrs.get("build_complete", True) and LOADED in ds.root:
@@ -36,10 +38,11 @@ def summary(path: str | Path) -> str:
     if "mean" in ds.root:
         st = ds.statistics()
         lines.append(f"statistics  {ds.attrs.get('statistics_start_date')} .. {ds.attrs.get('statistics_end_date')}")
-        lines.append(f"  {'variable':<10} {'minimum':>12} {'maximum':>12} {'mean':>12} {'stdev':>12}")
+        meta = ds.attrs.get("variables_metadata", {})
+        lines.append(f"  {'variable':<14} {'minimum':>12} {'maximum':>12} {'mean':>12} {'stdev':>12}  units")
         for i, v in enumerate(ds.variables):
             row = " ".join(f"{st[k][i]:12.5g}" for k in ("minimum", "maximum", "mean", "stdev"))
-            lines.append(f"  {v:<10} {row}")
+            lines.append(f"  {v:<14} {row}  {meta.get(v, {}).get('units', '')}")
     else:
         lines.append(f"variables   {' '.join(ds.variables)} (no statistics yet)")
     return "\n".join(lines)
