@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from . import dataset
 from .dataset import Part
 from .errors import WxpipeError
+from .progress import progress
 from .recipe import AccumulationsSource, Forcings, GribSource, Recipe, SourceSpec, load_recipe
 from .sources.base import FieldSource
 from .sources.forcings import ForcingsSource
 from .sources.grib import GribCache, GribReader
-from .sources.xarray_source import XarraySource
 from .timeutil import iso
 from .yamlio import Location
 
@@ -44,8 +44,9 @@ class Inputs:
     def close(self) -> None:
         self.cache.clear()
         for r in self._readers.values():
-            if isinstance(r, XarraySource):
-                r.close()
+            close = getattr(r, "close", None)  # xarray sources hold open datasets
+            if close is not None:
+                close()
 
     def variables(self) -> list[str]:
         """Variables in anemoi-datasets' order (sorted by name)."""
@@ -61,6 +62,8 @@ class Inputs:
                 lats, lons, *_ = self.grid()
                 reader = ForcingsSource(src, lats, lons)
             else:
+                from .sources.xarray_source import XarraySource  # imports xarray: only when a recipe needs it
+
                 reader = XarraySource(src, self.naming)
             self._readers[spec.where] = reader
         return self._readers[spec.where]
@@ -78,8 +81,8 @@ class Inputs:
                     reader = self._reader(spec)
                     if isinstance(reader, GribReader):
                         self._grid = self.cache.get(reader.files(d)[0]).grid()
-                    elif isinstance(reader, XarraySource):
-                        self._grid = reader.grid(d)
+                    else:
+                        self._grid = reader.grid(d)  # type: ignore[attr-defined]
                     break
                 break
         if self._grid is None:
@@ -210,16 +213,24 @@ def load(recipe_path: str | Path, store: str | Path, part: Part) -> range:
     with open_inputs(recipe) as inputs:
         inputs.check_files(ds.dates[rng.start : rng.stop])
         shape = ds.data.shape[1:]
-        with tqdm(total=sum(len(c) for c in todo), desc=f"load {part.index}/{part.count}", unit="date") as bar:
+        writer = dataset.Writer(store)
+        bar = progress(total=sum(len(c) for c in todo), desc=f"load {part.index}/{part.count}", unit="date")
+        # Encoding and writing a chunk overlaps with decoding the next one; at most one chunk waits.
+        with bar, ThreadPoolExecutor(1) as pool:
+            pending: Future[None] | None = None
             for c in todo:
-                block = np.full((len(c), *shape), np.nan, dtype=np.float32)
+                block = np.full((len(c), *shape), np.nan, dtype=ds.data.dtype)
                 for k, i in enumerate(c):
                     d = ds.dates[i]
                     if d not in missing:
                         block[k] = inputs.read(d, ds.variables)
                         _check_nans(block[k], ds.variables, d, recipe.build.allow_nans)
                     bar.update(1)
-                dataset.write_dates(store, c.start, block)
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(writer.write, c.start, block)
+            if pending is not None:
+                pending.result()
     return rng
 
 

@@ -246,11 +246,22 @@ def part_dates(path: str | Path, part: Part) -> range:
     return part.dates(data.shape[0], write_unit(data))
 
 
+class Writer:
+    """Writes blocks of dates into an initialised store, then flags them as loaded."""
+
+    def __init__(self, path: str | Path) -> None:
+        root = zarr.open_group(str(path), mode="r+")
+        self.data = array(root, "data")
+        self.flags = array(root, LOADED)
+
+    def write(self, first: int, block: np.ndarray) -> None:
+        """Write ``block`` (dates, variables, ensembles, values) at ``first``; flags go last."""
+        self.data[first : first + len(block)] = block
+        self.flags[first : first + len(block)] = True
+
+
 def write_dates(path: str | Path, first: int, block: np.ndarray) -> None:
-    """Write ``block`` (dates, variables, 1, values) at ``first``, then flag those dates as loaded."""
-    root = zarr.open_group(str(path), mode="r+")
-    array(root, "data")[first : first + len(block)] = block
-    array(root, LOADED)[first : first + len(block)] = True
+    Writer(path).write(first, block)
 
 
 def loaded(path: str | Path) -> np.ndarray:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import zarr
-from tqdm import tqdm
 
 from .dataset import STATISTICS, Dataset, array, chunks_of, codecs, read
 from .errors import WxpipeError
+from .progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def rechunk(src: str | Path, dst: str | Path, dates_chunk: int, values_chunk: in
     attrs.update({"uuid": str(uuidlib.uuid4()), "source_uuid": source.uuid, "layout": {"chunks": list(p.chunks)}})
     root.attrs.update(attrs)
     log.info("rechunk %s -> %s: chunks %s, %d slabs of %.1f MB", src, dst, p.chunks, len(p.slabs), p.slab_bytes / 1e6)
-    for slab in tqdm(p.slabs, desc="rechunk", unit="slab"):
+    for slab in progress(iterable=p.slabs, desc="rechunk", unit="slab"):
         out[slab.start : slab.stop] = read(source.data, slice(slab.start, slab.stop))
     return Dataset(dst)
 
@@ -94,7 +94,7 @@ def verify(src: str | Path, dst: str | Path) -> int:
         raise WxpipeError(f"{dst}: variables or shape differ from {src}")
     step = b.data.chunks[0]
     regions = list(chunks_of(range(a.data.shape[0]), step))
-    for r in tqdm(regions, desc="verify", unit="region"):
+    for r in progress(iterable=regions, desc="verify", unit="region"):
         x, y = read(a.data, slice(r.start, r.stop)), read(b.data, slice(r.start, r.stop))
         if not np.array_equal(x, y, equal_nan=True):
             raise WxpipeError(f"{dst}: data differ from {src} in dates {r.start}..{r.stop - 1}")

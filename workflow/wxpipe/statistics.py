@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import zarr
-from tqdm import tqdm
 
 from .dataset import Dataset, chunks_of, read
 from .errors import WxpipeError
+from .progress import progress
 from .timeutil import iso
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def compute(ds: Dataset, start: dt.datetime, end: dt.datetime, allow_nans: bool)
     total = Moments.empty(len(ds.variables))
     rng = range(int(idx[0]), int(idx[-1]) + 1)
     aligned = range(rng.start - rng.start % chunk, rng.stop)
-    with tqdm(total=len(rng), desc="statistics", unit="date") as bar:
+    with progress(total=len(rng), desc="statistics", unit="date") as bar:
         for c in chunks_of(aligned, chunk):
             lo, hi = max(c.start, rng.start), c.stop
             block = read(ds.data, slice(lo, hi))

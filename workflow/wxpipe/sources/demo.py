@@ -22,9 +22,9 @@ from typing import Any
 
 import eccodes
 import numpy as np
-from tqdm import tqdm
 
 from ..errors import WxpipeError
+from ..progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def write_demo_archive(out: Path, dates: np.ndarray, grid: str = "O32", seed: in
     paths = []
     handles = _handles(pl, lat[0])
     try:
-        for date in tqdm(dates, desc="demo archive", unit="date", disable=None):
+        for date in progress(iterable=dates, desc="demo archive", unit="date"):
             t = float((date - _EPOCH).astype(np.int64))
             values = _fields(t, basis, climate, _noise(seed, date, lat.size))
             message = b"".join(_encode(handles[p.name], p, date, values[p.name]) for p in _PARAMS)

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import WxpipeError
 from ..recipe import AccumulationsSource, GribSource
-from ..timeutil import iso, to_datetime
+from ..timeutil import iso, seconds, to_datetime
 
 _STRFTIME = re.compile(r"\{date:strftime\(([^)]*)\)\}")
 _SFC_LEVELS = {"surface", "heightAboveGround", "meanSea", "entireAtmosphere", "depthBelowLandLayer"}
@@ -71,18 +71,136 @@ def _stamp(date: Any, time: Any) -> np.datetime64:
     return np.datetime64(f"{d[:4]}-{d[4:6]}-{d[6:8]}T{t // 100:02d}:{t % 100:02d}:00", "s")
 
 
-def _message(h: Any) -> Message:
-    return Message(
+# Reading a message's keys through ecCodes' concepts (shortName, units, stepType) costs ~1.5 ms each,
+# more than decoding its values. Archives repeat the same headers date after date, so everything but the
+# reference time is cached under a fingerprint of the header: in GRIB 2, the raw bytes of section 4
+# (parameter, level, step, member) with the discipline and section 1's centre and table versions; in
+# GRIB 1, the integer keys that define parameter, level and time range (its section 1 holds the date).
+_GRIB1_KEYS = (
+    "centre",
+    "table2Version",
+    "indicatorOfParameter",
+    "indicatorOfTypeOfLevel",
+    "level",
+    "timeRangeIndicator",
+    "P1",
+    "P2",
+    "unitOfTimeRange",
+    "perturbationNumber",
+    "localDefinitionNumber",
+)
+
+
+@dataclass(frozen=True)
+class _Header:
+    """A message's keys that do not change with its reference time."""
+
+    param: str
+    type_of_level: str
+    level: int
+    step_type: str
+    start_step: int
+    end_step: int
+    number: int
+    units: str
+    lead: np.timedelta64  # validity time minus reference time
+
+
+Memo = dict[tuple[object, ...], _Header]
+
+
+def split_messages(data: bytes, path: Path) -> list[tuple[int, memoryview]]:
+    """(offset, bytes) of every GRIB message in ``data``; a truncated message is an error."""
+    out = []
+    view = memoryview(data)
+    o = data.find(b"GRIB")
+    if o < 0:
+        raise WxpipeError(f"{path}: not a GRIB file (no GRIB message found)")
+    while o >= 0:
+        edition = data[o + 7] if o + 16 <= len(data) else 0
+        if edition == 2:
+            n = int.from_bytes(data[o + 8 : o + 16], "big")
+        elif edition == 1:
+            n = int.from_bytes(data[o + 4 : o + 7], "big")
+        else:
+            raise WxpipeError(f"{path}: message at byte {o} has an unknown GRIB edition {edition}")
+        if o + n > len(data) or data[o + n - 4 : o + n] != b"7777":
+            raise WxpipeError(f"{path}: message at byte {o} is truncated or corrupt ({n} bytes announced)")
+        out.append((o, view[o : o + n]))
+        o = data.find(b"GRIB", o + n)
+    return out
+
+
+def _grib2_sections(msg: memoryview) -> dict[int, memoryview]:
+    sections: dict[int, memoryview] = {}
+    o = 16
+    while o < len(msg) - 4:
+        length = int.from_bytes(msg[o : o + 4], "big")
+        sections.setdefault(msg[o + 4], msg[o : o + length])
+        o += length
+    return sections
+
+
+# Statistical products (accumulations) also carry the end of their interval in section 4, a date that
+# changes with every message; it follows from reference time and step, so it is left out of the key.
+_INTERVAL_END = {8: slice(34, 41), 11: slice(37, 44)}  # product definition template -> bytes
+
+
+def _without_interval_end(sec4: memoryview) -> bytes:
+    raw = bytearray(sec4)
+    end = _INTERVAL_END.get(int.from_bytes(sec4[7:9], "big"))
+    if end is not None:
+        raw[end] = bytes(end.stop - end.start)
+    return bytes(raw)
+
+
+def _long(h: Any, key: str) -> int:
+    return int(eccodes.codes_get_long(h, key)) if eccodes.codes_is_defined(h, key) else -1
+
+
+def _fingerprint(msg: memoryview, h: Any) -> tuple[tuple[object, ...], np.datetime64]:
+    """The header's fingerprint and the message's reference time."""
+    if msg[7] == 2:
+        sec = _grib2_sections(msg)
+        s1 = sec[1]
+        year = int.from_bytes(s1[12:14], "big")
+        stamp = f"{year:04d}-{s1[14]:02d}-{s1[15]:02d}T{s1[16]:02d}:{s1[17]:02d}:{s1[18]:02d}"
+        return (2, msg[6], bytes(s1[5:11]), _without_interval_end(sec[4])), seconds(stamp)
+    ref = _stamp(eccodes.codes_get_long(h, "dataDate"), eccodes.codes_get_long(h, "dataTime"))
+    return (1, *(_long(h, k) for k in _GRIB1_KEYS)), ref
+
+
+def _header(h: Any, data_time: np.datetime64) -> _Header:
+    valid = _stamp(eccodes.codes_get(h, "validityDate"), eccodes.codes_get(h, "validityTime"))
+    return _Header(
         param=str(eccodes.codes_get(h, "shortName")),
         type_of_level=str(eccodes.codes_get(h, "typeOfLevel")),
         level=int(eccodes.codes_get(h, "level")),
         step_type=str(eccodes.codes_get(h, "stepType")),
         start_step=int(eccodes.codes_get(h, "startStep")),
         end_step=int(eccodes.codes_get(h, "endStep")),
-        number=int(_get(h, "number", 0) or 0),
-        valid=_stamp(eccodes.codes_get(h, "validityDate"), eccodes.codes_get(h, "validityTime")),
-        data_time=_stamp(eccodes.codes_get(h, "dataDate"), eccodes.codes_get(h, "dataTime")),
+        number=int(eccodes.codes_get(h, "number")) if eccodes.codes_is_defined(h, "number") else 0,
         units=str(_get(h, "units", "")),
+        lead=valid - data_time,
+    )
+
+
+def _message(msg: memoryview, h: Any, memo: Memo) -> Message:
+    key, data_time = _fingerprint(msg, h)
+    if key not in memo:
+        memo[key] = _header(h, data_time)
+    m = memo[key]
+    return Message(
+        param=m.param,
+        type_of_level=m.type_of_level,
+        level=m.level,
+        step_type=m.step_type,
+        start_step=m.start_step,
+        end_step=m.end_step,
+        number=m.number,
+        valid=data_time + m.lead,
+        data_time=data_time,
+        units=m.units,
     )
 
 
@@ -96,20 +214,25 @@ class GribFile:
     _values: dict[int, np.ndarray] = field(default_factory=dict)
 
     @classmethod
-    def scan(cls, path: Path) -> GribFile:
+    def scan(cls, path: Path, memo: Memo | None = None) -> GribFile:
+        """Index every message of ``path``; the file is read once, in one piece."""
         out = cls(path)
+        memo = {} if memo is None else memo
         try:
-            with open(path, "rb") as f:
-                while (h := eccodes.codes_grib_new_from_file(f)) is not None:
-                    out.handles.append(h)
-                    out.messages.append(_message(h))
+            data = path.read_bytes()
         except FileNotFoundError:
             raise WxpipeError(f"{path}: file does not exist") from None
-        except (eccodes.CodesInternalError, ValueError) as exc:
+        try:
+            for _, msg in split_messages(data, path):
+                h = eccodes.codes_new_from_message(msg)
+                out.handles.append(h)
+                out.messages.append(_message(msg, h, memo))
+        except (eccodes.CodesInternalError, ValueError, KeyError, IndexError) as exc:
             out.close()
             raise WxpipeError(f"{path}: not a readable GRIB file ({exc})") from None
-        if not out.messages:
-            raise WxpipeError(f"{path}: no GRIB messages")
+        except WxpipeError:
+            out.close()
+            raise
         return out
 
     def values(self, i: int) -> np.ndarray:
@@ -152,10 +275,11 @@ class GribCache:
 
     def __init__(self) -> None:
         self._files: dict[Path, GribFile] = {}
+        self._headers: Memo = {}  # kept across dates: archives repeat their headers
 
     def get(self, path: Path) -> GribFile:
         if path not in self._files:
-            self._files[path] = GribFile.scan(path)
+            self._files[path] = GribFile.scan(path, self._headers)
         return self._files[path]
 
     def clear(self) -> None:

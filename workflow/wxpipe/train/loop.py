@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from ..config import TrainingConfig, params_of
 from ..dataset import Dataset
 from ..errors import WxpipeError
 from ..fsutil import atomic_path
 from ..plots import loss_curve
+from ..progress import progress
 from . import tracking
 from .data import Batch, evenly_spaced, prefetched, read_batch, sample_starts, shuffled_batches, tendency_stdev
 from .grid import area_weights, forcings, grid_fingerprint, neighbour_indices, neighbour_offsets
@@ -208,7 +208,7 @@ def _fit(
     history.validation.append((0, history.persistence))  # the untrained model is persistence
     batches = prefetched(dataset, shuffled_batches(train_starts, size, rng), (0, 1), cfg.steps)
     started = time.perf_counter()
-    bar = tqdm(batches, total=cfg.steps, desc=f"train {name}", unit="step", disable=None, mininterval=2)
+    bar = progress(iterable=batches, total=cfg.steps, desc=f"train {name}", unit="step")
     for step, batch in enumerate(bar, start=1):
         if len(batch.starts):
             model.train()

@@ -15,10 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
 from ..errors import WxpipeError
 from ..fsutil import atomic_write_text, file_sha256, tree_files
+from ..progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +74,7 @@ def copy_tree(src: Path, dst: Path, threads: int = 4) -> dict[str, object]:
     total = sum(e.size for e in todo)
     log.info("copy %s -> %s: %d of %d files to send (%.1f MB)", src, dst, len(todo), len(manifest), total / 1e6)
     with (
-        tqdm(total=total, desc="copy", unit="B", unit_scale=True) as bar,
+        progress(total=total, desc="copy", unit="B", unit_scale=True) as bar,
         ThreadPoolExecutor(threads) as pool,
     ):
         for e, _ in zip(todo, pool.map(lambda e: _send(src, dst, e), todo), strict=True):
