@@ -37,3 +37,10 @@ rulegraph: $(STAMP)
 
 clean:
 	rm -rf results .snakemake
+
+.PHONY: bench compat
+bench: $(STAMP)
+	$(BIN)/python -m bench all
+
+compat: $(STAMP)
+	$(BIN)/python -m bench compat

@@ -68,6 +68,7 @@ def test_parts_then_finalise_and_progress(tmp_path: Path, archive: Path) -> None
     create.init(recipe, store)
     create.load(recipe, store, Part(2, 2))
     assert "UNFINISHED: 4/8 dates loaded" in summary(store)
+    assert "parts done  1/2: 2/2" in summary(store, parts=2)
     with pytest.raises(WxpipeError, match="4 dates not loaded: 2020-01-01T00:00:00"):
         dataset.finalise(store)
     create.load(recipe, store, Part(1, 2))

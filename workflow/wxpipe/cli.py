@@ -122,7 +122,7 @@ def cmd_create(args: argparse.Namespace) -> None:
 def cmd_inspect(args: argparse.Namespace) -> None:
     from .summary import summary
 
-    print(summary(args.store))
+    print(summary(args.store, args.parts))
 
 
 def cmd_statistics(args: argparse.Namespace) -> None:
@@ -275,6 +275,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("store", type=Path)
     p = add("inspect", cmd_inspect, "progress of a build, or the summary of a dataset", lineage=False)
     p.add_argument("store", type=Path)
+    p.add_argument("--parts", type=int, help="for an unfinished build: which of N load parts are done")
 
     p = add("statistics", cmd_statistics, "per-variable statistics over the statistics period")
     p.add_argument("store", type=Path)

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .dataset import LOADED, Dataset, array, read, write_unit
+from .dataset import LOADED, Dataset, Part, array, read, write_unit
 from .fsutil import tree_size
 
 
-def summary(path: str | Path) -> str:
+def summary(path: str | Path, parts: int | None = None) -> str:
     ds = Dataset(path)
     size, files = tree_size(Path(path))
     n_dates, _, _, n_values = ds.data.shape
@@ -33,6 +33,11 @@ def summary(path: str | Path) -> str:
             f"build       UNFINISHED: {int(np.sum(done))}/{n_dates} dates loaded, "
             f"{chunks_done}/{-(-n_dates // chunk)} chunks"
         )
+        if parts:
+            finished = [
+                f"{i}/{parts}" for i in range(1, parts + 1) if done[list(Part(i, parts).dates(n_dates, chunk))].all()
+            ]
+            lines.append(f"parts done  {len(finished)}/{parts}: {' '.join(finished) or '-'}")
         return "\n".join(lines)
     lines.append("build       complete")
     if "mean" in ds.root:
