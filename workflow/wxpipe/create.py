@@ -23,7 +23,7 @@ from .recipe import AccumulationsSource, Forcings, GribSource, Recipe, SourceSpe
 from .sources.base import FieldSource
 from .sources.forcings import ForcingsSource
 from .sources.grib import GribCache, GribReader
-from .timeutil import iso
+from .timeutil import iso, seconds
 from .yamlio import Location
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,14 @@ class Inputs:
         self.cache = GribCache()
         self._readers: dict[Location, FieldSource] = {}
         self._grid: Grid | None = None
+        self._branches = [(seconds(b.start), seconds(b.end), b.sources) for b in recipe.plan()]
+
+    def sources_for(self, date: np.datetime64) -> tuple[SourceSpec, ...]:
+        """The leaf sources that give ``date``'s fields (the concat item covering it)."""
+        for start, end, sources in self._branches:
+            if start <= date <= end:
+                return sources
+        return ()
 
     def close(self) -> None:
         self.cache.clear()
@@ -75,7 +83,7 @@ class Inputs:
             for d in self.recipe.dates.all():
                 if d in missing:
                     continue
-                for spec in self.recipe.sources_for(d):
+                for spec in self.sources_for(d):
                     if isinstance(spec.source, Forcings):
                         continue
                     reader = self._reader(spec)
@@ -95,7 +103,7 @@ class Inputs:
         out: dict[Path, None] = {}
         for d in dates:
             if d not in missing:
-                for spec in self.recipe.sources_for(d):
+                for spec in self.sources_for(d):
                     if not isinstance(spec.source, Forcings):
                         out.update(dict.fromkeys(self._reader(spec).files(d)))
         return list(out)
@@ -106,7 +114,7 @@ class Inputs:
         for d in dates:
             if d in missing:
                 continue
-            for spec in self.recipe.sources_for(d):
+            for spec in self.sources_for(d):
                 if isinstance(spec.source, Forcings):
                     continue
                 for path in self._reader(spec).files(d):
@@ -117,14 +125,33 @@ class Inputs:
 
     def read(self, date: np.datetime64, variables: list[str]) -> np.ndarray:
         """The fields of ``date`` as (variables, ensembles, values) float32, renames applied."""
+        fields = self._fields(date)
+        out = np.empty((len(variables), *self._shape(fields, variables, date)), dtype=np.float32)
+        self._fill(out, fields, variables)
+        return out
+
+    def read_into(self, out: np.ndarray, date: np.datetime64, variables: list[str]) -> None:
+        """Like :meth:`read`, into ``out`` (variables, ensembles, values): no fresh memory per date."""
+        fields = self._fields(date)
+        shape = self._shape(fields, variables, date)
+        if shape != out.shape[1:]:
+            raise WxpipeError(f"date {iso(date)}: fields are {shape} (ensembles, values), the dataset {out.shape[1:]}")
+        self._fill(out, fields, variables)
+
+    def _fields(self, date: np.datetime64) -> dict[str, np.ndarray]:
         fields: dict[str, np.ndarray] = {}
         try:
-            for spec in self.recipe.sources_for(date):
+            for spec in self.sources_for(date):
                 names = spec.names(self.naming)
                 for name, values in self._reader(spec).read(date).items():
                     fields[names.get(name, name)] = values
         finally:
             self.cache.clear()
+        return fields
+
+    @staticmethod
+    def _shape(fields: dict[str, np.ndarray], variables: list[str], date: np.datetime64) -> tuple[int, int]:
+        """(ensembles, values) of a date's fields; sources must agree (one member broadcasts)."""
         members = {v: fields[v].shape[0] for v in variables}
         n_ens = max(members.values())
         if any(n not in (1, n_ens) for n in members.values()):
@@ -132,10 +159,12 @@ class Inputs:
         sizes = {v: fields[v].shape[-1] for v in variables}
         if len(set(sizes.values())) != 1:
             raise WxpipeError(f"date {iso(date)}: fields are on different grids (points per variable: {sizes})")
-        out = np.empty((len(variables), n_ens, next(iter(sizes.values()))), dtype=np.float32)
+        return n_ens, sizes[variables[0]]
+
+    @staticmethod
+    def _fill(out: np.ndarray, fields: dict[str, np.ndarray], variables: list[str]) -> None:
         for k, v in enumerate(variables):
             out[k] = fields[v]  # a single member (e.g. a forcing) broadcasts over the ensemble
-        return out
 
     def metadata(self) -> dict[str, dict[str, object]]:
         """Per dataset variable: what its reader saw (units, GRIB keys), under the renamed name."""
@@ -216,14 +245,18 @@ def load(recipe_path: str | Path, store: str | Path, part: Part) -> range:
         writer = dataset.Writer(store)
         bar = progress(total=sum(len(c) for c in todo), desc=f"load {part.index}/{part.count}", unit="date")
         # Encoding and writing a chunk overlaps with decoding the next one; at most one chunk waits.
+        # two buffers: one is filled while the other is written (fresh memory costs more than decoding)
+        buffers = [np.empty((chunk, *shape), dtype=ds.data.dtype) for _ in range(2)]
         with bar, ThreadPoolExecutor(1) as pool:
             pending: Future[None] | None = None
-            for c in todo:
-                block = np.full((len(c), *shape), np.nan, dtype=ds.data.dtype)
+            for n, c in enumerate(todo):
+                block = buffers[n % 2][: len(c)]
                 for k, i in enumerate(c):
                     d = ds.dates[i]
-                    if d not in missing:
-                        block[k] = inputs.read(d, ds.variables)
+                    if d in missing:
+                        block[k] = np.nan
+                    else:
+                        inputs.read_into(block[k], d, ds.variables)
                         _check_nans(block[k], ds.variables, d, recipe.build.allow_nans)
                     bar.update(1)
                 if pending is not None:

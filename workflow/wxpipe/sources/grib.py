@@ -372,19 +372,20 @@ class GribReader:
         return self._stack(found, date)
 
     def _stack(self, found: dict[str, dict[int, np.ndarray]], date: np.datetime64) -> dict[str, np.ndarray]:
-        where = ", ".join(str(p) for p in self.files(date))
         absent = [v for v in self.variables() if v not in found]
         if absent:
+            where = ", ".join(str(p) for p in self.files(date))
             raise WxpipeError(f"date {iso(date)}: variable(s) {', '.join(absent)} not found in {where}")
+        wanted = self.spec.number if isinstance(self.spec, GribSource) else []
         out = {}
         for name, members in found.items():
-            numbers = (
-                list(self.spec.number) if isinstance(self.spec, GribSource) and self.spec.number else sorted(members)
-            )
+            numbers = list(wanted) or sorted(members)
             lost = [n for n in numbers if n not in members]
             if lost:
+                where = ", ".join(str(p) for p in self.files(date))
                 raise WxpipeError(f"date {iso(date)}: {name} has no ensemble member(s) {lost} in {where}")
-            out[name] = np.stack([members[n] for n in numbers])
+            # one member (the usual case): a view, not a copy of the field
+            out[name] = members[numbers[0]][None] if len(numbers) == 1 else np.stack([members[n] for n in numbers])
         return out
 
 
