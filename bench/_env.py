@@ -116,13 +116,30 @@ def machine() -> str:
     )
 
 
+def revision() -> str:
+    """The wxpipe commit measured, flagged when the package has uncommitted changes (read-only git calls)."""
+    try:
+        sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "workflow/wxpipe"], capture_output=True, text=True
+        )
+    except OSError:
+        return "unknown revision"
+    if sha.returncode != 0:
+        return "unknown revision"
+    return f"wxpipe {sha.stdout.strip()}" + (" with uncommitted changes" if dirty.stdout.strip() else "")
+
+
 def today() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def replace_section(title: str, body: str, path: Path = BENCHMARKS) -> None:
     """Replace the ``## title`` section of BENCHMARKS.md with ``body`` (added at the end when absent)."""
-    head = "# wxpipe benchmarks\n\nWritten by `python -m bench`; every figure is a ratio against an anchor measured in the same run.\n"
+    head = (
+        "# wxpipe benchmarks\n\nWritten by `python -m bench` (bench/README.md); figures are compared as ratios "
+        "against an anchor measured in the same run.\n"
+    )
     text = path.read_text() if path.exists() else head
     lines = text.splitlines(keepends=True)
     marker = f"## {title}"

@@ -62,12 +62,11 @@ def test_dataset_matches_recipe(run: Path) -> None:
     data = root["data"]
     assert list(root.attrs["variables"]) == variables
     assert data.shape == (len(recipe.dates.all()), len(variables), 1, 5248)
-    assert root.attrs["variables_metadata"]["t_850"] == {
-        "param": "t",
-        "units": "K",
-        "typeOfLevel": "isobaricInhPa",
-        "levelist": 850,
-    }
+    t850 = root.attrs["variables_metadata"]["t_850"]
+    assert t850["mars"] == {"param": "t", "levtype": "pl", "levelist": 850} and t850["units"] == "K"
+    assert t850["grib"] == {"paramId": 130, "shortName": "t"}
+    assert root.attrs["variables_metadata"]["tp"]["process"] == "accumulation"
+    assert root.attrs["total_number_of_files"] > len(recipe.dates.all())
     assert np.array_equal(root["dates"][:], recipe.dates.all())
     assert root.attrs["frequency"] == "6h" and root.attrs["build_complete"] is True
     values = data[:]

@@ -59,7 +59,7 @@ def test_create_matches_ecccodes(tmp_path: Path, archive: Path) -> None:
                 expected = eccodes.codes_get_values(h).astype(np.float32)
             eccodes.codes_release(h)
     np.testing.assert_array_equal(ds.data[3, ds.variables.index("t_850"), 0], expected)
-    assert ds.attrs["resolution"] == "o32" and ds.attrs["build_complete"] is True
+    assert ds.attrs["resolution"] == "O32" and ds.attrs["build_complete"] is True
     assert "on disk" in summary(store) and "z_500" in summary(store)
 
 
@@ -175,3 +175,13 @@ def test_netcdf_source_end_to_end(tmp_path: Path) -> None:
     assert ds.variables == ["t_500", "t_850"] and ds.attrs["field_shape"] == [19, 18]
     np.testing.assert_array_equal(ds.data[3, 1, 0], t[3, 1].ravel())
     np.testing.assert_array_equal(ds.latitudes[:18], np.full(18, 90.0))
+
+
+def test_threads_write_the_same_bytes(tmp_path: Path, archive: Path) -> None:
+    one = create.create(_recipe(tmp_path, archive), tmp_path / "one.zarr", threads=1)
+    three = create.create(_recipe(tmp_path, archive), tmp_path / "three.zarr", threads=3)
+    for i in range(len(one.dates)):
+        assert (tmp_path / f"one.zarr/data/{i}.0.0.0").read_bytes() == (
+            tmp_path / f"three.zarr/data/{i}.0.0.0"
+        ).read_bytes()
+    assert three.attrs["build_complete"] is True

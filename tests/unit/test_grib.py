@@ -73,7 +73,7 @@ def test_regular_latlon_surface_and_levels(tmp_path: Path, edition: int) -> None
     )
     ds = create.create(recipe, tmp_path / "ds.zarr")
     assert ds.variables == ["2t", "t_500", "t_850"]
-    assert ds.attrs["field_shape"] == [31, 16] and ds.attrs["resolution"] == "2"
+    assert ds.attrs["field_shape"] == [31, 16] and ds.attrs["resolution"] == 2.0
     assert ds.latitudes[0] == 60.0 and ds.latitudes[-1] == 0.0  # north to south, as ecCodes scans
     for i in range(len(DATES)):
         for k, name in enumerate(ds.variables):
@@ -122,7 +122,8 @@ def test_accumulation_from_two_steps_of_one_forecast(tmp_path: Path) -> None:
         tmp_path / "ds.zarr",
     )
     np.testing.assert_allclose(ds.data[1, 0, 0], np.abs(_values(2)) * 1e-5, rtol=1e-3, atol=1e-7)
-    assert ds.attrs["variables_metadata"]["tp"]["accumulation_period"] == "6h"
+    meta = ds.attrs["variables_metadata"]["tp"]
+    assert meta["process"] == "accumulation" and meta["period"] == ["0h", "6h"] and meta["mars"]["param"] == "tp"
 
 
 def test_field_missing_for_one_date_is_named(tmp_path: Path) -> None:

@@ -43,7 +43,7 @@ rule load:
     conda:
         "../../envs/data.yaml"
     shell:
-        "wxpipe load {input.recipe:q} {params.store:q} --part {params.part} --lineage {output.record:q}"
+        "wxpipe load {input.recipe:q} {params.store:q} --part {params.part} --threads {threads} --lineage {output.record:q}"
         " --upstream {input.init:q} 2> {log:q}"
 
 

@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -97,7 +98,7 @@ def cmd_load(args: argparse.Namespace) -> None:
     from .dataset import Part, open_dataset
 
     part = Part.parse(args.part)
-    rng = create.load(args.recipe, args.store, part)
+    rng = create.load(args.recipe, args.store, part, args.threads)
     ds = open_dataset(args.store)
     out = {"path": str(args.store), "uuid": ds.uuid, "stage": f"load {args.part}", "dates": [rng.start, rng.stop]}
     _record(args, "part", [out], {"part": args.part})
@@ -115,7 +116,7 @@ def cmd_finalise(args: argparse.Namespace) -> None:
 def cmd_create(args: argparse.Namespace) -> None:
     from . import create
 
-    ds = create.create(args.recipe, args.store)
+    ds = create.create(args.recipe, args.store, args.threads)
     print(f"{args.store}: complete, {len(ds.dates)} dates x {len(ds.variables)} variables")
 
 
@@ -271,6 +272,9 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("store", type=Path)
         if name == "load":
             p.add_argument("--part", default="1/1", help="i/N")
+        if name in ("load", "create"):
+            default = 1 if name == "load" else min(4, os.cpu_count() or 1)
+            p.add_argument("--threads", type=int, default=default, help=f"decoding threads (default {default})")
     p = add("finalise", cmd_finalise, "check every date is loaded or declared missing, then mark complete")
     p.add_argument("store", type=Path)
     p = add("inspect", cmd_inspect, "progress of a build, or the summary of a dataset", lineage=False)

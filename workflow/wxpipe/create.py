@@ -7,9 +7,11 @@ flagged before its data is on disk.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,7 +30,7 @@ from .yamlio import Location
 
 log = logging.getLogger(__name__)
 
-Grid = tuple[np.ndarray, np.ndarray, list[int], str]
+Grid = tuple[np.ndarray, np.ndarray, list[int], str | float]
 
 
 class Inputs:
@@ -37,6 +39,7 @@ class Inputs:
     def __init__(self, recipe: Recipe) -> None:
         self.recipe = recipe
         self.naming = recipe.build.variable_naming
+        self.missing = recipe.dates.missing_set()
         self.cache = GribCache()
         self._readers: dict[Location, FieldSource] = {}
         self._grid: Grid | None = None
@@ -79,9 +82,8 @@ class Inputs:
     def grid(self) -> Grid:
         """The dataset's grid: that of the first file-backed source at the first date it covers."""
         if self._grid is None:
-            missing = self.recipe.dates.missing_set()
             for d in self.recipe.dates.all():
-                if d in missing:
+                if d in self.missing:
                     continue
                 for spec in self.sources_for(d):
                     if isinstance(spec.source, Forcings):
@@ -99,10 +101,9 @@ class Inputs:
 
     def files(self, dates: np.ndarray) -> list[Path]:
         """The files read for ``dates`` (declared missing dates excluded), in order, without repeats."""
-        missing = self.recipe.dates.missing_set()
         out: dict[Path, None] = {}
         for d in dates:
-            if d not in missing:
+            if d not in self.missing:
                 for spec in self.sources_for(d):
                     if not isinstance(spec.source, Forcings):
                         out.update(dict.fromkeys(self._reader(spec).files(d)))
@@ -110,9 +111,8 @@ class Inputs:
 
     def check_files(self, dates: np.ndarray) -> None:
         """Every file for a date not declared missing exists, before anything is written."""
-        missing = self.recipe.dates.missing_set()
         for d in dates:
-            if d in missing:
+            if d in self.missing:
                 continue
             for spec in self.sources_for(d):
                 if isinstance(spec.source, Forcings):
@@ -205,10 +205,9 @@ def init(recipe_path: str | Path, store: str | Path) -> None:
     """Check every file, read the first date (grid, ensembles, units), write the empty store."""
     recipe = load_recipe(recipe_path)
     dates = recipe.dates.all()
-    missing = recipe.dates.missing_set()
     with open_inputs(recipe) as inputs:
         inputs.check_files(dates)
-        first = next(d for d in dates if d not in missing)
+        first = next(d for d in dates if d not in inputs.missing)
         variables = inputs.variables()
         lats, lons, shape, resolution = inputs.grid()
         fields = inputs.read(first, variables)
@@ -229,42 +228,62 @@ def init(recipe_path: str | Path, store: str | Path) -> None:
         )
 
 
-def load(recipe_path: str | Path, store: str | Path, part: Part) -> range:
-    """Write this part's dates; chunks already loaded by an interrupted run are kept (resume)."""
+def load(recipe_path: str | Path, store: str | Path, part: Part, threads: int = 1) -> range:
+    """Write this part's dates; chunks already loaded by an interrupted run are kept (resume).
+
+    With ``threads`` > 1, whole chunks are read, decoded and written by that many threads at once
+    (ecCodes and the codecs release the GIL); each thread has its own open files. With 1 thread,
+    nothing runs beside the main one, so parts run as separate jobs scale with the cores.
+    """
     recipe = load_recipe(recipe_path)
     ds = dataset.open_dataset(store)
     chunk = dataset.write_unit(ds.data)
     rng = part.dates(len(ds.dates), chunk)
     done = dataset.loaded(store)
-    missing = recipe.dates.missing_set()
     todo = [c for c in dataset.chunks_of(rng, chunk) if not done[c.start : c.stop].all()]
-    log.info("part %d/%d: dates %d..%d, %d chunks to write", part.index, part.count, rng.start, rng.stop - 1, len(todo))
-    with open_inputs(recipe) as inputs:
-        inputs.check_files(ds.dates[rng.start : rng.stop])
-        shape = ds.data.shape[1:]
-        writer = dataset.Writer(store)
-        bar = progress(total=sum(len(c) for c in todo), desc=f"load {part.index}/{part.count}", unit="date")
-        # Encoding and writing a chunk overlaps with decoding the next one; at most one chunk waits.
-        # two buffers: one is filled while the other is written (fresh memory costs more than decoding)
-        buffers = [np.empty((chunk, *shape), dtype=ds.data.dtype) for _ in range(2)]
-        with bar, ThreadPoolExecutor(1) as pool:
-            pending: Future[None] | None = None
-            for n, c in enumerate(todo):
-                block = buffers[n % 2][: len(c)]
+    log.info(
+        "part %d/%d: dates %d..%d, %d chunks to write, %d thread(s)",
+        *(part.index, part.count, rng.start, rng.stop - 1, len(todo), threads),
+    )
+    writer = dataset.Writer(store)
+    shape = (chunk, *ds.data.shape[1:])
+    with contextlib.ExitStack() as stack:
+        # per thread: its own open files and a reused buffer (fresh memory costs more than decoding)
+        workers = [(stack.enter_context(open_inputs(recipe)), np.empty(shape, ds.data.dtype)) for _ in range(threads)]
+        workers[0][0].check_files(ds.dates[rng.start : rng.stop])
+        idle: queue.SimpleQueue[tuple[Inputs, np.ndarray]] = queue.SimpleQueue()
+        for w in workers:
+            idle.put(w)
+        bar = stack.enter_context(progress(total=sum(len(c) for c in todo), desc=f"load {part.index}/{part.count}"))
+
+        def one(c: range) -> None:
+            inputs, buffer = idle.get()
+            try:
+                block = buffer[: len(c)]
                 for k, i in enumerate(c):
-                    d = ds.dates[i]
-                    if d in missing:
-                        block[k] = np.nan
-                    else:
-                        inputs.read_into(block[k], d, ds.variables)
-                        _check_nans(block[k], ds.variables, d, recipe.build.allow_nans)
-                    bar.update(1)
-                if pending is not None:
-                    pending.result()
-                pending = pool.submit(writer.write, c.start, block)
-            if pending is not None:
-                pending.result()
+                    _read_date(inputs, block[k], ds.dates[i], ds.variables)
+                writer.write(c.start, block)
+                bar.update(len(c))
+            finally:
+                idle.put((inputs, buffer))
+
+        if threads == 1:
+            for c in todo:
+                one(c)
+        else:
+            with ThreadPoolExecutor(threads) as pool:
+                for f in [pool.submit(one, c) for c in todo]:
+                    f.result()
     return rng
+
+
+def _read_date(inputs: Inputs, out: np.ndarray, date: np.datetime64, variables: list[str]) -> None:
+    """One date into ``out``: NaN for a declared missing date, else its fields, NaN-checked."""
+    if date in inputs.missing:
+        out[...] = np.nan
+        return
+    inputs.read_into(out, date, variables)
+    _check_nans(out, variables, date, inputs.recipe.build.allow_nans)
 
 
 def _check_nans(fields: np.ndarray, variables: list[str], date: np.datetime64, allow: bool) -> None:
@@ -275,7 +294,7 @@ def _check_nans(fields: np.ndarray, variables: list[str], date: np.datetime64, a
         raise WxpipeError(f"date {iso(date)}: NaN values in {', '.join(bad)} (set build.allow_nans to accept them)")
 
 
-def create(recipe_path: str | Path, store: str | Path) -> dataset.Dataset:
+def create(recipe_path: str | Path, store: str | Path, threads: int = 1) -> dataset.Dataset:
     init(recipe_path, store)
-    load(recipe_path, store, Part(1, 1))
+    load(recipe_path, store, Part(1, 1), threads)
     return dataset.finalise(store)

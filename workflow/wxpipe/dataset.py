@@ -155,7 +155,7 @@ def init(
     latitudes: np.ndarray,
     longitudes: np.ndarray,
     field_shape: list[int],
-    resolution: str,
+    resolution: str | float,
     recipe_path: str | Path = "",
     ensembles: int = 1,
     variables_metadata: dict[str, dict[str, Any]] | None = None,
@@ -208,6 +208,11 @@ def init(
             "name": recipe.name or path.stem,
             "provenance": provenance(),
             "build_complete": False,
+            "dimensions": ["time", "variable", "ensemble", "cell"],
+            "shape": [len(dates), len(variables), ensembles, n_values],
+            "chunks": [chunk, len(variables), ens_chunk, n_values],
+            "dtype": out.dtype,
+            "allow_nans": recipe.build.allow_nans,
         }
     )
     log.info("initialised %s: %d dates x %d variables x %d points", path, len(dates), len(variables), n_values)
@@ -284,7 +289,10 @@ def finalise(path: str | Path) -> Dataset:
     if absent:
         shown = ", ".join(absent[:10]) + (f" and {len(absent) - 10} more" if len(absent) > 10 else "")
         raise WxpipeError(f"{path}: {len(absent)} dates not loaded: {shown}")
-    root.attrs["build_complete"] = True
+    from .fsutil import tree_size
+
+    size, files = tree_size(Path(path))
+    root.attrs.update({"build_complete": True, "total_size": size, "total_number_of_files": files})
     return Dataset(path)
 
 

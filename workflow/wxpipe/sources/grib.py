@@ -57,6 +57,7 @@ class Message:
     valid: np.datetime64
     data_time: np.datetime64
     units: str
+    param_id: int = 0
 
 
 def _get(h: Any, key: str, default: Any = None) -> Any:
@@ -103,6 +104,7 @@ class _Header:
     end_step: int
     number: int
     units: str
+    param_id: int
     lead: np.timedelta64  # validity time minus reference time
 
 
@@ -181,6 +183,7 @@ def _header(h: Any, data_time: np.datetime64) -> _Header:
         end_step=int(eccodes.codes_get(h, "endStep")),
         number=int(eccodes.codes_get(h, "number")) if eccodes.codes_is_defined(h, "number") else 0,
         units=str(_get(h, "units", "")),
+        param_id=int(_get(h, "paramId", 0) or 0),
         lead=valid - data_time,
     )
 
@@ -201,6 +204,7 @@ def _message(msg: memoryview, h: Any, memo: Memo) -> Message:
         valid=data_time + m.lead,
         data_time=data_time,
         units=m.units,
+        param_id=m.param_id,
     )
 
 
@@ -247,7 +251,7 @@ class GribFile:
             self._values[i] = values
         return self._values[i]
 
-    def grid(self) -> tuple[np.ndarray, np.ndarray, list[int], str]:
+    def grid(self) -> tuple[np.ndarray, np.ndarray, list[int], str | float]:
         """Latitudes, longitudes, field shape and resolution name, from the first message."""
         h = self.handles[0]
         lats = np.asarray(eccodes.codes_get_array(h, "latitudes"), dtype=np.float64)
@@ -255,10 +259,10 @@ class GribFile:
         grid_type = str(eccodes.codes_get(h, "gridType"))
         if grid_type == "regular_ll":
             shape = [int(eccodes.codes_get(h, "Nj")), int(eccodes.codes_get(h, "Ni"))]
-            resolution = f"{float(eccodes.codes_get(h, 'iDirectionIncrementInDegrees')):g}"
+            resolution: str | float = float(eccodes.codes_get(h, "iDirectionIncrementInDegrees"))
         elif grid_type == "reduced_gg":
             shape = [len(lats)]
-            resolution = str(_get(h, "gridName", f"n{eccodes.codes_get(h, 'N')}")).lower()
+            resolution = str(_get(h, "gridName", f"N{eccodes.codes_get(h, 'N')}"))  # as anemoi writes it: O96
         else:
             shape, resolution = [len(lats)], grid_type
         return lats, lons, shape, resolution
@@ -368,7 +372,7 @@ class GribReader:
                         continue
                     values = gf.values(i) - gf.values(start[0])
                 found.setdefault(m.param, {})[m.number] = values
-                self._metadata.setdefault(m.param, {**_meta(m), "accumulation_period": f"{period}h"})
+                self._metadata.setdefault(m.param, {**_meta(m), "period": ["0h", f"{period}h"]})
         return self._stack(found, date)
 
     def _stack(self, found: dict[str, dict[int, np.ndarray]], date: np.datetime64) -> dict[str, np.ndarray]:
@@ -395,7 +399,16 @@ def _same_run(a: Message, b: Message) -> bool:
 
 
 def _meta(m: Message) -> dict[str, object]:
-    meta: dict[str, object] = {"param": m.param, "units": m.units, "typeOfLevel": m.type_of_level}
+    """anemoi-datasets' ``variables_metadata`` entry: MARS and GRIB identity, units."""
+    mars: dict[str, object] = {"param": m.param, "levtype": "pl" if m.type_of_level == "isobaricInhPa" else "sfc"}
     if m.type_of_level == "isobaricInhPa":
-        meta["levelist"] = m.level
+        mars["levelist"] = m.level
+    meta: dict[str, object] = {
+        "mars": mars,
+        "grib": {"paramId": m.param_id, "shortName": m.param},
+        "units": m.units,
+        "typeOfLevel": m.type_of_level,
+    }
+    if m.step_type == "accum":
+        meta.update(process="accumulation", period=[f"{m.start_step}h", f"{m.end_step}h"])
     return meta

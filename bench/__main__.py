@@ -1,0 +1,35 @@
+"""``python -m bench create|compat|all``: benchmarks against the anchors, written to BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    usage = "usage: python -m bench {create,compat,all} [options]  (python -m bench create --help)"
+    if not args or args[0] in ("-h", "--help"):
+        print(usage)
+        return
+    what, rest = args[0], args[1:]
+    if what == "create":
+        from . import create
+
+        create.main(rest)
+    elif what == "compat":
+        from . import compat
+
+        compat.main(rest)
+    elif what == "all":
+        from . import compat, create
+
+        create.main(rest)
+        compat.main([])
+    else:
+        sys.exit(usage)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,301 @@
+"""``python -m bench compat``: wxpipe's datasets against anemoi-datasets 0.5.47, built from the same GRIB.
+
+Two archives of 20 dates: the demo archive (octahedral O32, with a 6-hour ``tp`` accumulation) from
+``wxpipe demo`` and the regular 1° archive of :mod:`bench.gribgen`. Each is built by ``wxpipe create`` +
+``wxpipe statistics`` and by ``anemoi-datasets create``; then, in the anemoi venv (zarr 2),
+``bench/_anemoi_side.py`` checks that ``anemoi.datasets.open_dataset`` reads our store exactly as wxpipe
+reads it, and compares the two builds: data float32 bit-equal per variable name, dates, grid,
+frequency, statistics, root attributes and arrays. The verdict goes to BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import gribgen
+from ._env import (
+    ANEMOI_PYTHON,
+    ANEMOI_VENV,
+    BENCH,
+    WORK,
+    ensure_anemoi_venv,
+    machine,
+    replace_section,
+    revision,
+    run_timed,
+    today,
+)
+from .create import join as _join
+from .create import rel, write_yaml
+from .create import wx as wxpipe_cmd
+
+log = logging.getLogger("bench.compat")
+
+SECTION = "Compatibility with anemoi-datasets"
+N_DATES = 20
+DEMO_SFC = ["2t", "msl", "10u", "10v"]
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    archive: Path
+    wxpipe: dict[str, Any]
+    anemoi: dict[str, Any]
+    note: str
+
+
+def _dates() -> dict[str, str]:
+    d = gribgen.dates(N_DATES)
+    return {"start": str(d[0]), "end": str(d[-1]), "frequency": "6h"}
+
+
+def cases(work: Path) -> list[Case]:
+    demo = work / "demo-grib"
+    demo_path = str(demo / gribgen.PATTERN)
+    regular = gribgen.ARCHIVE
+    reg_path = str(regular / gribgen.PATTERN)
+    base = {"dates": _dates(), "build": {"variable_naming": "{param}_{levelist}"}}
+    return [
+        Case(
+            "demo-o32",
+            demo,
+            {
+                "name": "compat-demo-o32",
+                **base,
+                "input": {
+                    "join": [
+                        *_join(demo_path, DEMO_SFC),
+                        {"accumulations": {"path": demo_path, "param": ["tp"], "accumulation_period": 6}},
+                    ]
+                },
+            },
+            {**base, "input": {"join": _join(demo_path, [*DEMO_SFC, "tp"])}},
+            "O32 demo archive (`wxpipe demo`), 9 variables; anemoi reads the 0-6 h `tp` message with its plain "
+            "`grib` source (valid time = date), wxpipe with its `accumulations` source",
+        ),
+        Case(
+            "regular-1deg",
+            regular,
+            {"name": "compat-regular-1deg", **base, "input": {"join": _join(reg_path, DEMO_SFC)}},
+            {**base, "input": {"join": _join(reg_path, DEMO_SFC)}},
+            "regular 1° archive of `bench/gribgen.py`, 8 variables",
+        ),
+    ]
+
+
+def ensure_demo(out: Path) -> None:
+    if all(gribgen.file_of(out, d).exists() for d in gribgen.dates(N_DATES)):
+        log.info("reusing %s", out)
+        return
+    d = gribgen.dates(N_DATES)
+    cmd = wxpipe_cmd("demo", out, "--start", str(d[0])[:16], "--end", str(d[-1])[:16])
+    subprocess.run(cmd, check=True)
+
+
+def reference(store: Path, out: Path) -> Path:
+    """What wxpipe itself reads from ``store`` (its own zarr 3 reader), as .npz for the anemoi side."""
+    from wxpipe.dataset import open_dataset, read
+
+    ds = open_dataset(store)
+    arrays: dict[str, np.ndarray] = {
+        "dates": ds.dates.astype("datetime64[s]"),
+        "variables": np.array(ds.variables),
+        "latitudes": ds.latitudes,
+        "longitudes": ds.longitudes,
+        "data": read(ds.data),
+    }
+    try:
+        arrays |= ds.statistics()
+    except Exception as exc:  # reported by the anemoi side as absent statistics
+        log.warning("%s: %s", store, exc)
+    np.savez(out, **arrays)  # type: ignore[arg-type]
+    return out
+
+
+def check_case(case: Case, work: Path) -> dict[str, Any]:
+    here = work / case.name
+    here.mkdir(parents=True, exist_ok=True)
+    logs = here / "logs"
+    wx_yaml = write_yaml(here / "wxpipe.yaml", case.wxpipe)
+    an_yaml = write_yaml(here / "anemoi.yaml", case.anemoi)
+    wx_store, an_store = here / "wxpipe.zarr", here / "anemoi.zarr"
+    for s in (wx_store, an_store):
+        if s.exists():
+            shutil.rmtree(s)
+    log.info("%s: wxpipe create + statistics", case.name)
+    run_timed(wxpipe_cmd("create", wx_yaml, wx_store), logs / "wxpipe-create.log")
+    run_timed(wxpipe_cmd("statistics", wx_store), logs / "wxpipe-statistics.log")
+    log.info("%s: anemoi-datasets create", case.name)
+    exe = str(ANEMOI_VENV / "bin" / "anemoi-datasets")
+    run_timed([exe, "create", str(an_yaml), str(an_store), "--overwrite"], logs / "anemoi-create.log")
+    ref = reference(wx_store, here / "wxpipe-reference.npz")
+    log.info("%s: comparing in the anemoi venv", case.name)
+    side = subprocess.run(
+        [str(ANEMOI_PYTHON), str(BENCH / "_anemoi_side.py"), str(wx_store), str(an_store), str(ref)],
+        capture_output=True,
+        text=True,
+    )
+    (logs / "anemoi-side.log").write_text(side.stderr)
+    if side.returncode != 0:
+        raise RuntimeError(f"{case.name}: anemoi side failed:\n{side.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(side.stdout.strip().splitlines()[-1])
+    result["commands"] = {
+        "wxpipe": f"wxpipe create {rel(wx_yaml)} {rel(wx_store)} && wxpipe statistics {rel(wx_store)}",
+        "anemoi": f"{rel(ANEMOI_VENV)}/bin/anemoi-datasets create {rel(an_yaml)} {rel(an_store)} --overwrite",
+    }
+    (here / "result.json").write_text(json.dumps(result, indent=2, default=str))
+    return result
+
+
+# --- verdict ---------------------------------------------------------------------------------------------
+
+
+def failures(result: dict[str, Any]) -> list[str]:
+    """Every check that did not pass, in words (mismatches named precisely)."""
+    out: list[str] = []
+    for name, r in result["open_wxpipe"].items():
+        if isinstance(r, dict) and r.get("ok") is False:
+            out.append(f"open_dataset(wxpipe store): {name}: {r.get('error') or _short(r)}")
+    cmp = result["wxpipe_vs_anemoi"]
+    for name in ("variables", "dates", "latitudes", "longitudes", "frequency", "statistics"):
+        r = cmp.get(name, {})
+        if not r.get("ok", False):
+            out.append(f"wxpipe vs anemoi: {name} differ: {_short(r)}")
+    for name, r in cmp.get("mixing", {}).items():
+        if not r["ok"] and "wxpipe" in name:
+            out.append(f"open_dataset({name.split()[0]}=[wxpipe store, anemoi store]) fails: {r['error']}")
+    data = cmp["data"]
+    for v, r in data["per_variable"].items():
+        if not r["equal"]:
+            out.append(
+                f"wxpipe vs anemoi: data of {v}: {r.get('values_differing')} of {r.get('of')} values differ, "
+                f"max abs diff {r.get('max_abs_diff')}, NaN mismatches {r.get('nan_mismatch')}"
+            )
+    for k in ("only_in_wxpipe", "only_in_anemoi"):
+        if data[k]:
+            out.append(f"wxpipe vs anemoi: variables {k.replace('_', ' ')}: {data[k]}")
+    return out
+
+
+def notes(result: dict[str, Any]) -> list[str]:
+    """Differences that do not break reading but that a user comparing the stores would see."""
+    cmp = result["wxpipe_vs_anemoi"]
+    out = []
+    if cmp["attrs"]["missing_in_wxpipe"]:
+        out.append(f"root attrs anemoi writes and wxpipe does not: {', '.join(cmp['attrs']['missing_in_wxpipe'])}")
+    for k, v in cmp["attrs"]["differing"].items():
+        out.append(f"attr `{k}`: wxpipe {v['wxpipe']!r}, anemoi {v['anemoi']!r}")
+    vm = cmp.get("variables_metadata", {})
+    if vm.get("keys_missing_in_wxpipe"):
+        out.append(
+            "`variables_metadata` entries lack what anemoi puts there: "
+            + ", ".join(vm["keys_missing_in_wxpipe"])
+            + f"; for `{vm['example']}` anemoi writes `{json.dumps(vm['example_anemoi'])}`, "
+            + f"wxpipe `{json.dumps(vm['example_wxpipe'])}`"
+        )
+    if cmp["arrays"]["missing_in_wxpipe"]:
+        out.append(f"arrays only in anemoi's store: {', '.join(cmp['arrays']['missing_in_wxpipe'])}")
+    enc = cmp["encoding"]
+    if enc["wxpipe"] != enc["anemoi"]:
+        out.append(f"`data` encoding: wxpipe {enc['wxpipe']}, anemoi {enc['anemoi']}")
+    stats = cmp.get("statistics", {})
+    for k in ("mean", "stdev", "minimum", "maximum"):
+        if k in stats and not stats[k]["bit_equal"]:
+            worst = f"{stats[k]['max_rel_diff']:.2e} ({stats[k]['worst']})"
+            out.append(f"statistics `{k}` not bit-equal: max relative diff {worst}")
+    return out
+
+
+def _short(r: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in r.items() if k not in ("ok", "trace")}, default=str)[:400]
+
+
+def report(results: dict[str, dict[str, Any]], all_cases: list[Case], version: str) -> str:
+    lines = [
+        f"Checked {today()} ({revision()}) on {machine()}, against anemoi-datasets {version} "
+        f"(zarr {next(iter(results.values()))['versions']['zarr']}) in `{rel(ANEMOI_VENV)}`.",
+        "",
+        "Command: `.venv/bin/python -m bench compat` (or `make compat`). For each archive, "
+        f"{N_DATES} dates at 6 h, built by both tools; then, in the anemoi venv, "
+        "`anemoi.datasets.open_dataset(wxpipe store)` is checked against what wxpipe reads from it, and the two "
+        "builds are compared: data float32 bit-equal per variable name; dates, variables, latitudes, longitudes "
+        "exactly; frequency; statistics to 1e-6 relative (different summation order); root attributes and arrays; "
+        "and `open_dataset(join=...)` / `open_dataset(concat=...)` mixing the two stores, as users combine datasets.",
+        "",
+        "| archive | open_dataset(wxpipe) = wxpipe's view | data bit-equal to anemoi's build "
+        "| grid, dates, variables, frequency | statistics | join/concat with anemoi's store | verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    details: list[str] = []
+    for case in all_cases:
+        r = results[case.name]
+        ow, cmp = r["open_wxpipe"], r["wxpipe_vs_anemoi"]
+        view = all(
+            ow.get(k, {}).get("ok") for k in ("open_dataset", "variables", "dates", "latitudes", "longitudes", "data")
+        )
+        per = cmp["data"]["per_variable"]
+        equal = sum(v["equal"] for v in per.values())
+        meta = all(cmp[k]["ok"] for k in ("variables", "dates", "latitudes", "longitudes", "frequency"))
+        stats = cmp.get("statistics", {})
+        stat_text = (
+            f"max rel diff {max(stats[k]['max_rel_diff'] for k in ('mean', 'stdev', 'minimum', 'maximum')):.1e}"
+            if "mean" in stats
+            else stats.get("error", "absent")
+        )
+        mixing = cmp.get("mixing", {})
+        mix = "ok" if all(m["ok"] for k, m in mixing.items() if "wxpipe" in k) else "FAILS"
+        control = "" if all(m["ok"] for k, m in mixing.items() if "wxpipe" not in k) else " (fails for anemoi alone)"
+        fails = failures(r)
+        lines.append(
+            f"| {case.name} | {'yes' if view else 'NO'} | {equal}/{len(per)} variables "
+            f"| {'match' if meta else 'DIFFER'} | {stat_text} | {mix}{control} "
+            f"| {'**pass**' if not fails else '**FAIL**'} |"
+        )
+        details += [
+            f"**{case.name}**: {case.note}.",
+            "",
+            f"- wxpipe: `{r['commands']['wxpipe']}`",
+            f"- anemoi: `{r['commands']['anemoi']}`",
+            f"- `anemoi-datasets inspect` on the wxpipe store: {'ok' if ow['inspect_cli']['ok'] else 'FAILS'}; "
+            + ", ".join(
+                f"{k} {'ok' if ow.get(k, {}).get('ok') else 'FAILS'}"
+                for k in ("select", "subsample_12h", "start_end", "metadata", "statistics")
+            ),
+            *[f"- mismatch: {f}" for f in fails],
+            *[f"- note: {n}" for n in notes(r)],
+            "",
+        ]
+    return "\n".join([*lines, "", *details, f"Full results: `{rel(WORK / 'compat')}/<archive>/result.json`."])
+
+
+def run() -> bool:
+    work = WORK / "compat"
+    version = ensure_anemoi_venv()
+    gribgen.ensure_archive(N_DATES)
+    ensure_demo(work / "demo-grib")
+    all_cases = cases(work)
+    results = {c.name: check_case(c, work) for c in all_cases}
+    body = report(results, all_cases, version)
+    replace_section(SECTION, body)
+    print(body)
+    return not any(failures(r) for r in results.values())
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench compat", description=__doc__)
+    ap.parse_args(argv)
+    ok = run()
+    if not ok:
+        log.error("compatibility checks failed: see BENCHMARKS.md and bench/work/compat/*/result.json")
+        sys.exit(1)
