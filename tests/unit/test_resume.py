@@ -59,7 +59,16 @@ def test_kill_then_rerun_is_byte_identical(tmp_path: Path) -> None:
     with pytest.raises(WxpipeError, match="not loaded"):
         dataset.finalise(store)
 
-    create.load(recipe_path, store, dataset.Part(1, 1))
+    flagged = {i for i, ok in enumerate(dataset.loaded(store)) if ok}
+    before = {f: (store / "data" / f).stat().st_mtime_ns for f in _chunks(store)}
+    create.load(recipe_path, store, dataset.Part(1, 1), resume=True)
     dataset.finalise(store)
     assert _chunks(store) == _chunks(clean)
+    kept = {f for f, t in before.items() if not f.startswith(".") and (store / "data" / f).stat().st_mtime_ns == t}
+    assert {int(f.split(".")[0]) for f in kept} >= flagged  # resume did not rewrite finished chunks
     assert flags.attrs["variables"] == zarr.open_group(str(clean), mode="r").attrs["variables"]
+
+    # a plain rerun of the part rewrites all of its chunks, to the same bytes
+    create.load(recipe_path, store, dataset.Part(1, 1))
+    assert all((store / "data" / f).stat().st_mtime_ns != t for f, t in before.items() if not f.startswith("."))
+    assert _chunks(store) == _chunks(clean)

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from ._malloc import keep_freed_buffers
 from .errors import WxpipeError
 
 log = logging.getLogger("wxpipe")
@@ -98,7 +99,7 @@ def cmd_load(args: argparse.Namespace) -> None:
     from .dataset import Part, open_dataset
 
     part = Part.parse(args.part)
-    rng = create.load(args.recipe, args.store, part, args.threads)
+    rng = create.load(args.recipe, args.store, part, args.threads, args.resume)
     ds = open_dataset(args.store)
     out = {"path": str(args.store), "uuid": ds.uuid, "stage": f"load {args.part}", "dates": [rng.start, rng.stop]}
     _record(args, "part", [out], {"part": args.part})
@@ -272,6 +273,7 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("store", type=Path)
         if name == "load":
             p.add_argument("--part", default="1/1", help="i/N")
+            p.add_argument("--resume", action="store_true", help="keep the chunks an interrupted run already loaded")
         if name in ("load", "create"):
             default = 1 if name == "load" else min(4, os.cpu_count() or 1)
             p.add_argument("--threads", type=int, default=default, help=f"decoding threads (default {default})")
@@ -334,6 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     args.started = dt.datetime.now(dt.UTC)
+    keep_freed_buffers()
     try:
         args.func(args)
     except WxpipeError as exc:

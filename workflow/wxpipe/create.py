@@ -228,8 +228,11 @@ def init(recipe_path: str | Path, store: str | Path) -> None:
         )
 
 
-def load(recipe_path: str | Path, store: str | Path, part: Part, threads: int = 1) -> range:
-    """Write this part's dates; chunks already loaded by an interrupted run are kept (resume).
+def load(recipe_path: str | Path, store: str | Path, part: Part, threads: int = 1, resume: bool = False) -> range:
+    """Write this part's chunks (all of them: a rerun part rewrites exactly its own).
+
+    With ``resume``, chunks an interrupted run already flagged as loaded are kept. That is for a
+    part known to be interrupted; a part rerun because its inputs changed must rewrite everything.
 
     With ``threads`` > 1, whole chunks are read, decoded and written by that many threads at once
     (ecCodes and the codecs release the GIL); each thread has its own open files. With 1 thread,
@@ -239,7 +242,7 @@ def load(recipe_path: str | Path, store: str | Path, part: Part, threads: int = 
     ds = dataset.open_dataset(store)
     chunk = dataset.write_unit(ds.data)
     rng = part.dates(len(ds.dates), chunk)
-    done = dataset.loaded(store)
+    done = dataset.loaded(store) if resume else np.zeros(len(ds.dates), dtype=bool)
     todo = [c for c in dataset.chunks_of(rng, chunk) if not done[c.start : c.stop].all()]
     log.info(
         "part %d/%d: dates %d..%d, %d chunks to write, %d thread(s)",
@@ -248,6 +251,7 @@ def load(recipe_path: str | Path, store: str | Path, part: Part, threads: int = 
     writer = dataset.Writer(store)
     shape = (chunk, *ds.data.shape[1:])
     with contextlib.ExitStack() as stack:
+        stack.callback(writer.close)  # flags what was written, even when a date fails
         # per thread: its own open files and a reused buffer (fresh memory costs more than decoding)
         workers = [(stack.enter_context(open_inputs(recipe)), np.empty(shape, ds.data.dtype)) for _ in range(threads)]
         workers[0][0].check_files(ds.dates[rng.start : rng.stop])
