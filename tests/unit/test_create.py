@@ -60,7 +60,11 @@ def test_create_matches_ecccodes(tmp_path: Path, archive: Path) -> None:
             eccodes.codes_release(h)
     np.testing.assert_array_equal(ds.data[3, ds.variables.index("t_850"), 0], expected)
     assert ds.attrs["resolution"] == "O32" and ds.attrs["build_complete"] is True
-    assert "on disk" in summary(store) and "z_500" in summary(store)
+    text = summary(store)
+    assert "on disk" in text and "8 dates sampled" in text
+    t850 = ds.data[:, ds.variables.index("t_850")]
+    row = next(line for line in text.splitlines() if line.strip().startswith("t_850"))
+    assert row.split()[1:3] == [f"{t850.min():.5g}", f"{t850.max():.5g}"] and row.split()[-1] == "K"
 
 
 def test_parts_then_finalise_and_progress(tmp_path: Path, archive: Path) -> None:

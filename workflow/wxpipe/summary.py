@@ -43,11 +43,26 @@ def summary(path: str | Path, parts: int | None = None) -> str:
     if "mean" in ds.root:
         st = ds.statistics()
         lines.append(f"statistics  {ds.attrs.get('statistics_start_date')} .. {ds.attrs.get('statistics_end_date')}")
-        meta = ds.attrs.get("variables_metadata", {})
-        lines.append(f"  {'variable':<14} {'minimum':>12} {'maximum':>12} {'mean':>12} {'stdev':>12}  units")
-        for i, v in enumerate(ds.variables):
-            row = " ".join(f"{st[k][i]:12.5g}" for k in ("minimum", "maximum", "mean", "stdev"))
-            lines.append(f"  {v:<14} {row}  {meta.get(v, {}).get('units', '')}")
     else:
-        lines.append(f"variables   {' '.join(ds.variables)} (no statistics yet)")
+        st, used = sample_statistics(ds)
+        lines.append(f"statistics  none stored yet (`wxpipe statistics`); below: {used} dates sampled evenly")
+    meta = ds.attrs.get("variables_metadata", {})
+    lines.append(f"  {'variable':<14} {'minimum':>12} {'maximum':>12} {'mean':>12} {'stdev':>12}  units")
+    for i, v in enumerate(ds.variables):
+        row = " ".join(f"{st[k][i]:12.5g}" for k in ("minimum", "maximum", "mean", "stdev"))
+        lines.append(f"  {v:<14} {row}  {meta.get(v, {}).get('units', '')}")
     return "\n".join(lines)
+
+
+def sample_statistics(ds: Dataset, dates: int = 50) -> tuple[dict[str, np.ndarray], int]:
+    """Per-variable statistics of up to ``dates`` evenly spaced dates (a glance, not the stored ones)."""
+    from .statistics import Moments
+
+    missing = set(ds.missing_dates)
+    present = [i for i, d in enumerate(ds.dates) if d not in missing]
+    pick = [present[int(k)] for k in np.linspace(0, len(present) - 1, min(dates, len(present)))]
+    total = Moments.empty(len(ds.variables))
+    for i in sorted(set(pick)):
+        total = total.merge(Moments.of(read(ds.data, i).reshape(len(ds.variables), -1)))
+    stats = {"minimum": total.minimum, "maximum": total.maximum, "mean": total.mean, "stdev": total.stdev}
+    return stats, len(set(pick))
