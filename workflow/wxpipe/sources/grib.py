@@ -43,23 +43,6 @@ def matching_files(pattern: str, date: np.datetime64) -> list[Path]:
     return found
 
 
-@dataclass(frozen=True)
-class Message:
-    """The keys of one GRIB message that selection needs."""
-
-    param: str
-    type_of_level: str
-    level: int
-    step_type: str
-    start_step: int
-    end_step: int
-    number: int
-    valid: np.datetime64
-    data_time: np.datetime64
-    units: str
-    param_id: int = 0
-
-
 def _get(h: Any, key: str, default: Any = None) -> Any:
     try:
         return eccodes.codes_get(h, key)
@@ -93,7 +76,7 @@ _GRIB1_KEYS = (
 
 
 @dataclass(frozen=True)
-class _Header:
+class Header:
     """A message's keys that do not change with its reference time."""
 
     param: str
@@ -108,7 +91,15 @@ class _Header:
     lead: np.timedelta64  # validity time minus reference time
 
 
-Memo = dict[tuple[object, ...], _Header]
+@dataclass(frozen=True)
+class Message(Header):
+    """The keys of one GRIB message that selection needs: its header and its times."""
+
+    valid: np.datetime64
+    data_time: np.datetime64
+
+
+Memo = dict[tuple[object, ...], Header]
 
 
 def split_messages(data: bytes, path: Path) -> list[tuple[int, memoryview]]:
@@ -172,9 +163,9 @@ def _fingerprint(msg: memoryview, h: Any) -> tuple[tuple[object, ...], np.dateti
     return (1, *(_long(h, k) for k in _GRIB1_KEYS)), ref
 
 
-def _header(h: Any, data_time: np.datetime64) -> _Header:
+def _header(h: Any, data_time: np.datetime64) -> Header:
     valid = _stamp(eccodes.codes_get(h, "validityDate"), eccodes.codes_get(h, "validityTime"))
-    return _Header(
+    return Header(
         param=str(eccodes.codes_get(h, "shortName")),
         type_of_level=str(eccodes.codes_get(h, "typeOfLevel")),
         level=int(eccodes.codes_get(h, "level")),
@@ -192,20 +183,8 @@ def _message(msg: memoryview, h: Any, memo: Memo) -> Message:
     key, data_time = _fingerprint(msg, h)
     if key not in memo:
         memo[key] = _header(h, data_time)
-    m = memo[key]
-    return Message(
-        param=m.param,
-        type_of_level=m.type_of_level,
-        level=m.level,
-        step_type=m.step_type,
-        start_step=m.start_step,
-        end_step=m.end_step,
-        number=m.number,
-        valid=data_time + m.lead,
-        data_time=data_time,
-        units=m.units,
-        param_id=m.param_id,
-    )
+    head = memo[key]
+    return Message(**vars(head), valid=data_time + head.lead, data_time=data_time)
 
 
 @dataclass
