@@ -10,12 +10,16 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from ._malloc import keep_freed_buffers
 from .errors import WxpipeError
+
+if TYPE_CHECKING:
+    from .dataset import Dataset
+    from .statistics import Summary
 
 log = logging.getLogger("wxpipe")
 Handler = Callable[[argparse.Namespace], None]
@@ -130,15 +134,48 @@ def cmd_inspect(args: argparse.Namespace) -> None:
 def cmd_statistics(args: argparse.Namespace) -> None:
     from . import statistics
     from .dataset import open_dataset
-    from .lineage import describe_tree
 
     ds = open_dataset(args.store)
-    start = args.start or dt.datetime.fromisoformat(ds.attrs["statistics_start_date"])
-    end = args.end or dt.datetime.fromisoformat(ds.attrs["statistics_end_date"])
-    allow = bool(ds.attrs["recipe"].get("statistics", {}).get("allow_nans", False))
-    m = statistics.compute(ds, start, end, allow)
-    statistics.write(args.store, m, start, end)
-    params = {"start": start.isoformat(), "end": end.isoformat(), "allow_nans": allow}
+    start, end = statistics.period_of(ds, args.start, args.end)
+    s = statistics.compute(ds, start, end, statistics.allow_nans_of(ds), statistics.tendencies_of(ds))
+    _write_statistics(args, ds, s)
+
+
+def cmd_statistics_part(args: argparse.Namespace) -> None:
+    from . import statistics
+    from .dataset import Part, open_dataset
+
+    ds = open_dataset(args.store)
+    start, end = statistics.period_of(ds, args.start, args.end)
+    allow, tendencies = statistics.allow_nans_of(ds), statistics.tendencies_of(ds)
+    s = statistics.compute(ds, start, end, allow, tendencies, Part.parse(args.part))
+    statistics.save_part(args.out, s)
+    print(f"{args.out}: statistics part {args.part} of {args.store} (dates {s.dates[0]}..{s.dates[1] - 1})")
+
+
+def cmd_statistics_merge(args: argparse.Namespace) -> None:
+    from . import statistics
+    from .dataset import open_dataset
+
+    ds = open_dataset(args.store)
+    s = statistics.merge_parts([statistics.load_part(p) for p in args.parts], uuid=ds.uuid)
+    start, end = statistics.period_of(ds, args.start, args.end)
+    if (args.start or args.end) and (s.start, s.end) != (start, end):
+        raise WxpipeError(f"statistics parts cover {s.start} .. {s.end}, not {start} .. {end}")
+    _write_statistics(args, ds, s)
+
+
+def _write_statistics(args: argparse.Namespace, ds: Dataset, s: Summary) -> None:
+    from . import statistics
+    from .lineage import describe_tree
+
+    statistics.write(args.store, s)
+    params = {
+        "start": s.start.isoformat(),
+        "end": s.end.isoformat(),
+        "allow_nans": s.allow_nans,
+        "tendencies": s.tendencies,
+    }
     _record(args, "statistics", [describe_tree(args.store, uuid=ds.uuid)], params)
 
 
@@ -283,10 +320,29 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("store", type=Path)
     p.add_argument("--parts", type=int, help="for an unfinished build: which of N load parts are done")
 
-    p = add("statistics", cmd_statistics, "per-variable statistics over the statistics period")
+    period = "(default: the dataset's statistics period)"
+    p = add("statistics", cmd_statistics, "per-variable statistics over the statistics period, in one process")
     p.add_argument("store", type=Path)
-    p.add_argument("--start", type=_date)
-    p.add_argument("--end", type=_date)
+    p.add_argument("--start", type=_date, help=f"first date {period}")
+    p.add_argument("--end", type=_date, help=f"last date {period}")
+    p = add(
+        "statistics-part",
+        cmd_statistics_part,
+        "statistics of one part (whole chunks) of the statistics period, to a .npz for statistics-merge",
+        lineage=False,
+    )
+    p.add_argument("store", type=Path)
+    p.add_argument("--part", default="1/1", help="i/N")
+    p.add_argument("--out", type=Path, required=True, help="the part's .npz (written atomically)")
+    p.add_argument("--start", type=_date, help=f"first date {period}")
+    p.add_argument("--end", type=_date, help=f"last date {period}")
+    p = add(
+        "statistics-merge", cmd_statistics_merge, "merge the parts of statistics-part and write them into the dataset"
+    )
+    p.add_argument("store", type=Path)
+    p.add_argument("parts", type=Path, nargs="+", help="every part's .npz, 1/N .. N/N")
+    p.add_argument("--start", type=_date, help="check the parts cover this period")
+    p.add_argument("--end", type=_date, help="check the parts cover this period")
 
     p = add("rechunk", cmd_rechunk, "write a dataset in another chunking", lineage=False)
     p.add_argument("src", type=Path)

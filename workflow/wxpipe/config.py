@@ -29,9 +29,24 @@ class DemoConfig(StrictModel):
     seed: int = 0
 
 
+class StatisticsConfig(StrictModel):
+    """How the statistics stage runs for one dataset; changing it reruns statistics, never the dataset."""
+
+    start: dt.datetime | None = pydantic.Field(None, description="first date; default: the recipe's statistics period")
+    end: dt.datetime | None = pydantic.Field(None, description="last date; default: the recipe's statistics period")
+    parts: int = pydantic.Field(2, ge=1, description="statistics jobs; each reads a chunk-aligned range of dates")
+
+    @pydantic.model_validator(mode="after")
+    def _ordered(self) -> StatisticsConfig:
+        if self.start and self.end and self.end < self.start:
+            raise ValueError(f"statistics end {self.end} is before start {self.start}")
+        return self
+
+
 class DatasetConfig(StrictModel):
     recipe: Path
     parts: int = pydantic.Field(2, ge=1, description="load jobs; each writes a chunk-aligned range of dates")
+    statistics: StatisticsConfig = StatisticsConfig.model_validate({})
 
 
 class LayoutConfig(StrictModel):

@@ -24,9 +24,16 @@ def demo_files(cfg: Config) -> list[str]:
     return [str(demo_path(cfg.demo.out, d)) for d in dates]
 
 
-def part_names(cfg: Config, dataset: str) -> list[str]:
-    n = cfg.datasets[dataset].parts
+def part_names(cfg: Config, dataset: str, stage: str = "load") -> list[str]:
+    """Snakemake's names of a dataset's parts (``1-of-2``, ``2-of-2``) for ``load`` or ``statistics``."""
+    n = cfg.datasets[dataset].parts if stage == "load" else cfg.datasets[dataset].statistics.parts
     return [f"{i}-of-{n}" for i in range(1, n + 1)]
+
+
+def statistics_period(cfg: Config, dataset: str) -> list[str]:
+    """``--start``/``--end`` for a period set in config (none: the recipe's period applies)."""
+    st = cfg.datasets[dataset].statistics
+    return (["--start", st.start.isoformat()] if st.start else []) + (["--end", st.end.isoformat()] if st.end else [])
 
 
 def part_inputs(cfg: Config, dataset: str, part: str) -> list[str]:
