@@ -92,14 +92,20 @@ def test_statistics_equal_numpy(run: Path) -> None:
     np.testing.assert_array_equal(root["count"][:], np.full(x.shape[0], x.shape[1]))
 
 
-def test_layout_equals_source(run: Path) -> None:
+@pytest.mark.parametrize(
+    ("layout", "chunks", "shards"), [("small-ts", (16, 1000), None), ("small-ts-v3", (8, 656), (40, 2624))]
+)
+def test_layout_equals_source(run: Path, layout: str, chunks: tuple[int, int], shards: tuple[int, int] | None) -> None:
     src = zarr.open_group(str(run / "results/datasets/small.zarr"), mode="r")
-    dst = zarr.open_group(str(run / "results/layouts/small-ts.zarr"), mode="r")
-    assert dst["data"].chunks == (16, len(src.attrs["variables"]), 1, 1000)
+    dst = zarr.open_group(str(run / f"results/layouts/{layout}.zarr"), mode="r")
+    n = len(src.attrs["variables"])
+    assert dst["data"].chunks == (chunks[0], n, 1, chunks[1])
+    assert dst["data"].shards == (shards and (shards[0], n, 1, shards[1]))
     np.testing.assert_array_equal(dst["data"][:], src["data"][:])
     for name in ("dates", "latitudes", "longitudes", "mean", "stdev"):
         np.testing.assert_array_equal(dst[name][:], src[name][:])
     assert dst.attrs["source_uuid"] == src.attrs["uuid"]
+    assert dst["_rechunk_done"][:].all()
 
 
 def test_copy_is_identical(run: Path) -> None:
@@ -167,7 +173,8 @@ def test_rerun_statistics_leaves_dataset_alone(run: Path) -> None:
     assert res.returncode == 0, res.stderr
     out = res.stdout + res.stderr
     jobs = {line.split()[0] for line in out.split("Job stats:")[1].split("total")[0].splitlines()[3:] if line.strip()}
-    assert {"compute_statistics", "statistics", "rechunk_layout", "train_model", "evaluate_model", "lineage"} <= jobs
+    assert {"compute_statistics", "statistics", "train_model", "evaluate_model", "lineage"} <= jobs
+    assert {"rechunk_init", "rechunk_part", "rechunk_layout", "rechunk"} <= jobs
     assert not jobs & {"demo", "init", "load", "finalise", "dataset"}
 
 

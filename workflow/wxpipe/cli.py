@@ -19,6 +19,7 @@ from .errors import WxpipeError
 
 if TYPE_CHECKING:
     from .dataset import Dataset
+    from .rechunk import Layout
     from .statistics import Summary
 
 log = logging.getLogger("wxpipe")
@@ -179,23 +180,58 @@ def _write_statistics(args: argparse.Namespace, ds: Dataset, s: Summary) -> None
     _record(args, "statistics", [describe_tree(args.store, uuid=ds.uuid)], params)
 
 
-def cmd_rechunk(args: argparse.Namespace) -> None:
-    from .rechunk import parse_size, rechunk
+def _layout(args: argparse.Namespace) -> Layout:
+    from .rechunk import Layout, parse_extent
 
-    out = rechunk(args.src, args.dst, args.dates, args.values, parse_size(args.max_mem))
-    print(f"{args.dst}: chunks {out.data.chunks}; run `wxpipe verify` to check it against {args.src}")
+    if args.chunks is None:
+        raise WxpipeError("--chunks dates=N,values=M is needed")
+    shards = parse_extent(args.shards) if args.shards else None
+    return Layout(parse_extent(args.chunks), shards, args.zarr_format or (3 if shards else 2))
+
+
+def cmd_rechunk_init(args: argparse.Namespace) -> None:
+    from .rechunk import init
+
+    p = init(args.src, args.dst, _layout(args))
+    unit = "shards" if p.shards else "chunks"
+    print(f"{args.dst}: empty layout, chunks {p.chunks}, shards {p.shards}; {p.n_units} {unit} to write")
+
+
+def _bounded_malloc() -> None:
+    """Regions are the unit of memory: give freed memory back beyond 32 MB (main() keeps 256 MB)."""
+    keep_freed_buffers(mmap_threshold=16 << 20, trim_threshold=32 << 20)
+
+
+def cmd_rechunk(args: argparse.Namespace) -> None:
+    from .dataset import Part
+    from .rechunk import parse_size, rechunk, write_part
+
+    _bounded_malloc()
+    max_mem = parse_size(args.max_mem)
+    if args.part is None:
+        if args.resume:
+            raise WxpipeError("--resume goes with --part (a layout made by rechunk-init)")
+        out = rechunk(args.src, args.dst, _layout(args), max_mem)
+        print(f"{args.dst}: chunks {out.data.chunks}, shards {out.data.shards}; `wxpipe verify` checks it")
+        return
+    if args.chunks or args.shards or args.zarr_format:
+        raise WxpipeError("with --part the layout is the one rechunk-init wrote; leave out --chunks/--shards")
+    units = write_part(args.src, args.dst, Part.parse(args.part), max_mem, args.resume)
+    print(f"{args.dst}: part {args.part} written (target chunks/shards {units.start}..{units.stop - 1})")
 
 
 def cmd_verify(args: argparse.Namespace) -> None:
     from .dataset import open_dataset
     from .lineage import describe_tree
-    from .rechunk import verify
+    from .rechunk import parse_size, verify
 
-    n = verify(args.src, args.dst)
+    _bounded_malloc()
+    n = verify(args.src, args.dst, parse_size(args.max_mem))
     print(f"{args.dst}: identical to {args.src} ({n} regions compared)")
     layout = open_dataset(args.dst)
     out = describe_tree(args.dst, uuid=layout.uuid, source_uuid=layout.attrs.get("source_uuid"))
-    _record(args, "layout", [out], {"source": str(args.src), "chunks": list(layout.data.chunks)})
+    params = {"source": str(args.src), **layout.attrs.get("layout", {"chunks": list(layout.data.chunks)})}
+    _record(args, "layout", [out], params)
 
 
 def cmd_copy(args: argparse.Namespace) -> None:
@@ -344,15 +380,25 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=_date, help="check the parts cover this period")
     p.add_argument("--end", type=_date, help="check the parts cover this period")
 
-    p = add("rechunk", cmd_rechunk, "write a dataset in another chunking", lineage=False)
-    p.add_argument("src", type=Path)
-    p.add_argument("dst", type=Path)
-    p.add_argument("--dates", type=int, required=True, help="dates per chunk")
-    p.add_argument("--values", type=int, required=True, help="grid points per chunk")
-    p.add_argument("--max-mem", default="1GB")
+    layout = "dates=N,values=M"
+    for name, fn, text in [
+        ("rechunk-init", cmd_rechunk_init, "write an empty layout (metadata, small arrays, done flags) for parts"),
+        ("rechunk", cmd_rechunk, "write a dataset in another chunking, or (--part) one part of a layout"),
+    ]:
+        p = add(name, fn, text, lineage=False)
+        p.add_argument("src", type=Path)
+        p.add_argument("dst", type=Path)
+        p.add_argument("--chunks", metavar=layout, help="dates and grid points per target chunk")
+        p.add_argument("--shards", metavar=layout, help="dates and points per shard (multiples of the chunks)")
+        p.add_argument("--zarr-format", type=int, choices=[2, 3], help="default 2, or 3 with --shards")
+        if name == "rechunk":
+            p.add_argument("--max-mem", default="1GB", help="memory for one region read at once (default 1GB)")
+            p.add_argument("--part", help="i/N: write this share of the target chunks of a rechunk-init layout")
+            p.add_argument("--resume", action="store_true", help="keep the chunks an interrupted part flagged")
     p = add("verify", cmd_verify, "compare a layout with its source region by region; record it if identical")
     p.add_argument("src", type=Path)
     p.add_argument("dst", type=Path)
+    p.add_argument("--max-mem", default="1GB", help="memory for the two regions compared at once")
 
     p = add("copy", cmd_copy, "copy a dataset or layout to a site, verified by checksums")
     p.add_argument("src", type=Path)

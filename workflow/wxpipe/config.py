@@ -49,12 +49,35 @@ class DatasetConfig(StrictModel):
     statistics: StatisticsConfig = StatisticsConfig.model_validate({})
 
 
+class Extent(StrictModel):
+    """Dates and grid points of a chunk or a shard (every variable and member is always in one)."""
+
+    dates: int = pydantic.Field(gt=0, description="dates")
+    values: int = pydantic.Field(gt=0, description="grid points")
+
+    def arg(self) -> str:
+        return f"dates={self.dates},values={self.values}"
+
+
 class LayoutConfig(StrictModel):
-    """Another chunking of a dataset, for models that read it in another pattern."""
+    """Another chunking of a dataset, for models that read it in another pattern (e.g. time series)."""
 
     dataset: Name
-    dates: int = pydantic.Field(gt=0, description="dates per chunk")
-    values: int = pydantic.Field(gt=0, description="grid points per chunk")
+    chunks: Extent = pydantic.Field(description="dates and grid points per chunk")
+    zarr_format: Literal[2, 3] = pydantic.Field(2, description="3 is needed for shards; stock anemoi reads 2")
+    shards: Extent | None = pydantic.Field(
+        None, description="dates and grid points per shard (whole multiples of the chunks; Zarr v3): fewer files"
+    )
+    parts: int = pydantic.Field(2, ge=1, description="rechunk jobs; each writes a disjoint share of the target chunks")
+
+    @pydantic.model_validator(mode="after")
+    def _shards(self) -> LayoutConfig:
+        if self.shards is not None:
+            if self.zarr_format != 3:
+                raise ValueError("shards need zarr_format: 3")
+            if self.shards.dates % self.chunks.dates or self.shards.values % self.chunks.values:
+                raise ValueError(f"shards {self.shards.arg()} are not whole multiples of chunks {self.chunks.arg()}")
+        return self
 
 
 class SiteConfig(StrictModel):

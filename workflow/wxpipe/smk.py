@@ -68,3 +68,16 @@ def settings(cfg: Config, section: str, name: str | None = None) -> str:
 
 def site_path(cfg: Config, site: str, dataset: str) -> str:
     return str(Path(cfg.sites[site].path) / f"{dataset}.zarr")
+
+
+def layout_parts(cfg: Config, layout: str) -> list[str]:
+    """Snakemake's names of a layout's rechunk parts (``1-of-2``, ``2-of-2``)."""
+    n = cfg.layouts[layout].parts
+    return [f"{i}-of-{n}" for i in range(1, n + 1)]
+
+
+def layout_args(cfg: Config, layout: str) -> str:
+    """``--chunks``, ``--zarr-format`` and ``--shards`` of a layout for ``wxpipe rechunk-init`` (numbers only)."""
+    lay = cfg.layouts[layout]
+    args = f"--chunks {lay.chunks.arg()} --zarr-format {lay.zarr_format}"
+    return args + (f" --shards {lay.shards.arg()}" if lay.shards else "")

@@ -8,6 +8,7 @@ import numpy as np
 
 from .dataset import LOADED, Dataset, Part, array, read, write_unit
 from .fsutil import tree_size
+from .rechunk import DONE
 
 
 def summary(path: str | Path, parts: int | None = None) -> str:
@@ -25,6 +26,12 @@ def summary(path: str | Path, parts: int | None = None) -> str:
         f"format      Zarr v{ds.root.metadata.zarr_format}, {ds.data.dtype}",
         f"on disk     {size / 1e6:.1f} MB in {files} files",
     ]
+    if DONE in ds.root:  # a layout (wxpipe rechunk): target chunks, or shards, written so far
+        flags = read(array(ds.root, DONE))
+        state = "complete" if flags.all() else "UNFINISHED"
+        unit = "shards" if ds.data.shards else "chunks"
+        lines.append(f"layout      {state}: {int(flags.sum())}/{flags.size} {unit} written")
+        lines.append(f"source      {ds.attrs.get('source_uuid')}")
     if not ds.attrs.get("build_complete", True) and LOADED in ds.root:
         done = read(array(ds.root, LOADED))
         chunk = write_unit(ds.data)
