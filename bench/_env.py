@@ -295,3 +295,22 @@ def profile_head(text: str, n: int, table: int = 0) -> list[str]:
     head = [ln.rstrip() for ln in lines[start : start + n + 1]]
     total = next((ln.strip() for ln in lines if "function calls" in ln), "")
     return [total, *head]
+
+
+def profile_section(prof_text: str, what: str, full: str) -> list[str]:
+    """The Markdown lines that show where ``what`` spends its time (top by own and cumulative time)."""
+    return [
+        "",
+        f"Where `{what}` spends its time (cProfile, by own time, top 15; full profile in `{full}`):",
+        "",
+        "```",
+        *profile_head(prof_text, 15),
+        "```",
+        "",
+        "By cumulative time (zarr-python does its I/O and decoding on its own thread: the main thread's "
+        "`acquire` is the wait for it):",
+        "",
+        "```",
+        *profile_head(prof_text, 20, table=1)[1:],
+        "```",
+    ]

@@ -35,7 +35,7 @@ from ._env import (
     ensure_synthetic,
     machine,
     profile_cli,
-    profile_head,
+    profile_section,
     rel,
     replace_section,
     revision,
@@ -267,22 +267,7 @@ def _report(
         "Targets missed: " + ("; ".join(missed) if missed else "none") + ".",
     ]
     if prof_text:
-        out += [
-            "",
-            "Where `wxpipe statistics` spends its time (cProfile, by own time, top 15; full profile in "
-            "`bench/work/statistics/profile.txt`):",
-            "",
-            "```",
-            *profile_head(prof_text, 15),
-            "```",
-            "",
-            "By cumulative time (zarr-python does its I/O and decoding on its own thread: the main thread's "
-            "`acquire` is the wait for it):",
-            "",
-            "```",
-            *profile_head(prof_text, 20, table=1)[1:],
-            "```",
-        ]
+        out += profile_section(prof_text, "wxpipe statistics", "bench/work/statistics/profile.txt")
     return "\n".join(out)
 
 
