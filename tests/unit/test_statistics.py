@@ -264,3 +264,14 @@ def test_waves_dataset(make_dataset: Callable[..., Dataset], tmp_path: Path) -> 
     s = statistics.compute(ds, first, first + 23 * STEP, allow_nans=False)
     np.testing.assert_allclose(s.moments.mean, ref["mean"], rtol=1e-12)
     np.testing.assert_allclose(s.moments.stdev, ref["stdev"], rtol=1e-9)
+
+
+def test_direct_chunk_reads_equal_zarr(tmp_path: Path, make_dataset: Callable[..., Dataset]) -> None:
+    """Statistics read chunk files directly; that must give what zarr-python gives, absent chunks as NaN."""
+    from wxpipe.dataset import read, read_dates
+
+    ds = make_dataset(tmp_path / "ds.zarr", n_dates=20, missing=(4,))
+    assert ds.direct_codec not in (None, False)
+    for start, stop in [(0, 20), (3, 9), (4, 5), (19, 20)]:
+        np.testing.assert_array_equal(read_dates(ds, start, stop), read(ds.data, slice(start, stop)))
+    assert np.isnan(read_dates(ds, 4, 5)).all()

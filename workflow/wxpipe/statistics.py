@@ -31,7 +31,7 @@ import numpy as np
 import pydantic
 import zarr
 
-from .dataset import Dataset, Part, chunks_of, read, write_unit
+from .dataset import Dataset, Part, chunks_of, read_dates, write_unit
 from .errors import WxpipeError
 from .fsutil import atomic_path
 from .progress import progress
@@ -273,7 +273,7 @@ def compute(
             if not keep:
                 bar.update(max(0, b - max(a, rng.start)))
                 continue
-            block = read(ds.data, slice(a, b))[[i - a for i in keep]]
+            block = read_dates(ds, a, b)[[i - a for i in keep]]
             at = {i: k for k, i in enumerate(keep)}
             ours = [k for k, i in enumerate(keep) if i >= rng.start]
             if not allow_nans:
