@@ -302,7 +302,10 @@ class Writer:
     more than encoding. Other layouts (v3, shards) go through zarr-python.
     """
 
-    FLUSH_SECONDS = 2.0  # flags are written in batches: each write is a round trip through zarr
+    # flags are written in batches (each write is a round trip through zarr): every few seconds or
+    # chunks, so an interrupted part loses little finished work
+    FLUSH_SECONDS = 2.0
+    FLUSH_CHUNKS = 16
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -330,7 +333,7 @@ class Writer:
                     tmp.write_bytes(raw)
         with self._lock:
             self._written.append(range(first, first + len(block)))
-            if time.monotonic() - self._flushed > self.FLUSH_SECONDS:
+            if len(self._written) >= self.FLUSH_CHUNKS or time.monotonic() - self._flushed > self.FLUSH_SECONDS:
                 self._flush()
 
     def close(self) -> None:
