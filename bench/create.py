@@ -15,10 +15,8 @@ Every figure that is compared is a ratio of two timings from this run. When wxpi
 from __future__ import annotations
 
 import argparse
-import io
 import logging
 import os
-import pstats
 import shutil
 import statistics
 import sys
@@ -39,6 +37,7 @@ from ._env import (
     Timed,
     ensure_anemoi_venv,
     machine,
+    profile_cli,
     replace_section,
     revision,
     run_timed,
@@ -148,20 +147,8 @@ def run_parallel(cmds: list[list[str]], logs: list[Path]) -> tuple[float, list[T
 
 
 def profile_create(recipe: Path, store: Path, out: Path, top: int = 25) -> str:
-    """``wxpipe create`` in a child Python under cProfile; the top by own time and by cumulative time."""
-    prof = out.with_suffix(".prof")
-    code = (
-        "import cProfile, sys; from wxpipe.cli import main; p = cProfile.Profile(); p.enable(); "
-        "rc = main(sys.argv[2:]); p.disable(); p.dump_stats(sys.argv[1]); sys.exit(rc)"
-    )
-    cmd = [sys.executable, "-c", code, str(prof), "create", str(recipe), str(fresh(store)), "--threads", "2"]
-    run_timed(cmd, out.with_suffix(".log"))
-    text = io.StringIO()
-    stats = pstats.Stats(str(prof), stream=text).strip_dirs()
-    stats.sort_stats("tottime").print_stats(top)
-    stats.sort_stats("cumulative").print_stats(top)
-    out.write_text(text.getvalue())
-    return text.getvalue()
+    """``wxpipe create`` (2 threads, as timed) under cProfile: see :func:`profile_cli`."""
+    return profile_cli(["create", str(recipe), str(fresh(store)), "--threads", "2"], out, top)
 
 
 # --- the benchmark ---------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -102,19 +103,9 @@ def single_pass(
     """
     if threads > 1:
         return _single_pass_threads(Path(src), Path(dst), dates_chunk, values_chunk, threads)
-    import numcodecs
 
     src, dst = Path(src), Path(dst)
-    spec = json.loads((src / "data" / ".zarray").read_text())
-    shape, chunks, dtype = spec["shape"], spec["chunks"], np.dtype(spec["dtype"])
-    assert chunks[0] == 1 and chunks[1:] == shape[1:], "single pass expects one date per chunk, whole fields"
-    codec = numcodecs.get_codec(spec["compressor"])
-    n_dates, n_vars, n_ens, n_values = shape
-    d, v = min(dates_chunk, n_dates), min(values_chunk, n_values)
-    fresh(dst)
-    (dst / "data").mkdir(parents=True)
-    (dst / ".zgroup").write_text(json.dumps({"zarr_format": 2}))
-    (dst / "data" / ".zarray").write_text(json.dumps({**spec, "chunks": [d, n_vars, n_ens, v]}))
+    codec, (n_dates, n_vars, n_ens, n_values), dtype, d, v = _start_single_pass(src, dst, dates_chunk, values_chunk)
     slab = np.empty((d, n_vars, n_ens, n_values), dtype)
     piece = np.empty((d, n_vars, n_ens, v), dtype)
     phases = dict.fromkeys(("decode", "copy", "encode", "write"), 0.0)
@@ -146,9 +137,10 @@ def single_pass(
     return phases
 
 
-def _single_pass_threads(src: Path, dst: Path, dates_chunk: int, values_chunk: int, threads: int) -> dict[str, float]:
-    from concurrent.futures import ThreadPoolExecutor
-
+def _start_single_pass(
+    src: Path, dst: Path, dates_chunk: int, values_chunk: int
+) -> tuple[Any, list[int], np.dtype[Any], int, int]:
+    """Check the source layout and write the target's metadata: (codec, shape, dtype, dates, values)."""
     import numcodecs
 
     spec = json.loads((src / "data" / ".zarray").read_text())
@@ -161,6 +153,13 @@ def _single_pass_threads(src: Path, dst: Path, dates_chunk: int, values_chunk: i
     (dst / "data").mkdir(parents=True)
     (dst / ".zgroup").write_text(json.dumps({"zarr_format": 2}))
     (dst / "data" / ".zarray").write_text(json.dumps({**spec, "chunks": [d, n_vars, n_ens, v]}))
+    return codec, shape, dtype, d, v
+
+
+def _single_pass_threads(src: Path, dst: Path, dates_chunk: int, values_chunk: int, threads: int) -> dict[str, float]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    codec, (n_dates, n_vars, n_ens, n_values), dtype, d, v = _start_single_pass(src, dst, dates_chunk, values_chunk)
     slab = np.empty((d, n_vars, n_ens, n_values), dtype)
     pieces = [np.empty((d, n_vars, n_ens, v), dtype) for _ in range(-(-n_values // v))]
     phases = {"decode": 0.0, "encode": 0.0}
