@@ -33,10 +33,13 @@ from typing import Any
 
 import numpy as np
 
+from wxpipe.rechunk import SHARD_WRITE_OVERHEAD, parse_size
+
 from ._env import (
     RECHUNKER_PYTHON,
     RECHUNKER_VENV,
     ROOT,
+    SYNTH_VARIABLES,
     WORK,
     Timed,
     ensure_rechunker_venv,
@@ -66,15 +69,6 @@ z = zarr.open_group(src, mode="r")["data"]
 chunks = (int(d), z.shape[1], z.shape[2], int(v))
 rechunker.rechunk(z, target_chunks=chunks, max_mem=mem, target_store=dst, temp_store=tmp).execute()
 """
-
-
-def parse_size(text: str) -> int:
-    units = {"kb": 1e3, "mb": 1e6, "gb": 1e9, "b": 1}
-    t = text.strip().lower()
-    for unit, factor in units.items():
-        if t.endswith(unit):
-            return int(float(t[: -len(unit)]) * factor)
-    return int(t)
 
 
 def fresh(path: Path) -> Path:
@@ -346,7 +340,11 @@ def run(
     acc = access(work / "wxpipe.zarr", src, (n_dates - series) // 2, series, 20160 % n_points, 100, n_dates // 2)
     same = acc.equal and _same_data(work / "wxpipe.zarr", work / "single.zarr", work / "pangeo.zarr")
     log.info("(e) Zarr v3 file counts")
-    shards = (-(-n_dates // dates) * dates, min(10 * values, n_points))
+    # the largest shard (up to 10 chunks along the points) that wxpipe can write in max_mem: a shard
+    # costs 3 times its size while zarr-python encodes it (wxpipe.rechunk.SHARD_WRITE_OVERHEAD)
+    shard_dates = -(-n_dates // dates) * dates
+    per_chunk = shard_dates * len(SYNTH_VARIABLES) * 4 * values * (1 + SHARD_WRITE_OVERHEAD)
+    shards = (shard_dates, min(max(1, min(10, parse_size(mem) // per_chunk)) * values, n_points))
     try:
         v3 = zarr3_counts(help_text, src, cargs, mem, shards)
     except RuntimeError as exc:  # the option is being built: report, do not lose the rest

@@ -46,11 +46,13 @@ def test_plan_splits_by_values_and_refuses_only_one_chunk_too_big() -> None:
     assert [len(r.values) for r in one.regions()] == [256, 256, 256, 232]
     with pytest.raises(WxpipeError, match=r"one target chunk .* more than max_mem"):
         plan((100, 3, 1, 1000), Layout((100, 256)), max_mem=100 * 3 * 256 * 4 - 1)
-    # sharded: the write unit is the shard
-    s = plan((100, 3, 1, 1000), Layout((10, 100), (50, 500), 3), max_mem=50 * 3 * 500 * 4)
-    assert s.unit == (50, 500) and s.grid == (2, 2) and len(s.regions()) == 4
-    with pytest.raises(WxpipeError, match="one target shard"):
-        plan((100, 3, 1, 1000), Layout((10, 100), (50, 500), 3), max_mem=10**5)
+    # sharded: the write unit is the shard, and writing one costs three times its size
+    shard = 50 * 3 * 500 * 4
+    s = plan((100, 3, 1, 1000), Layout((10, 100), (50, 500), 3), max_mem=3 * shard)
+    assert s.unit == (50, 500) and s.grid == (2, 2) and len(s.regions()) == 4 and s.region_bytes == shard
+    assert plan((100, 3, 1, 1000), Layout((10, 100), (50, 500), 3), max_mem=4 * shard).per_region == 2
+    with pytest.raises(WxpipeError, match=r"one target shard .* \(x3 with its encoded copies\)"):
+        plan((100, 3, 1, 1000), Layout((10, 100), (50, 500), 3), max_mem=3 * shard - 1)
     with pytest.raises(WxpipeError, match="multiples"):
         Layout((10, 100), (15, 500), 3)
     with pytest.raises(WxpipeError, match="zarr format 3"):
@@ -104,6 +106,20 @@ def test_split_regions_give_the_same_layout(tmp_path: Path, make_dataset: Callab
     with pytest.raises(WxpipeError, match="more than max_mem"):
         rechunk(src.path, tmp_path / "no.zarr", Layout((10, 64)), max_mem=small - 1)
     assert not (tmp_path / "no.zarr").exists()
+
+
+@pytest.mark.parametrize("max_mem", [10**8, 7 * 3 * 64 * 4])  # whole rows of dates; one chunk per region
+def test_threads_write_the_same_chunk_files(tmp_path: Path, make_dataset: Callable[..., Dataset], max_mem: int) -> None:
+    src = make_dataset(tmp_path / "src.zarr", n_dates=23, missing=(4, 5))
+    layout = Layout((7, 64))  # 23 dates and the grid's points are no multiples: padded edge chunks
+    one = rechunk(src.path, tmp_path / "one.zarr", layout, max_mem=max_mem, threads=1)
+    many = rechunk(src.path, tmp_path / "many.zarr", layout, max_mem=max_mem, threads=3)
+    files = sorted(f.name for f in (one.path / "data").iterdir())
+    assert files == sorted(f.name for f in (many.path / "data").iterdir())
+    assert all((one.path / "data" / f).read_bytes() == (many.path / "data" / f).read_bytes() for f in files)
+    assert not [f for f in files if f.startswith(".") and f not in (".zarray", ".zattrs")]  # no temporaries
+    np.testing.assert_array_equal(many.data[:], src.data[:])  # zarr-python reads our chunk files
+    assert verify(src.path, many.path) > 0
 
 
 def test_v3_sharded_layout_round_trips_with_far_fewer_files(

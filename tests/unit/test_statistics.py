@@ -35,6 +35,8 @@ def test_matches_numpy_with_offsets_and_constants() -> None:
             5e5 + rng.standard_normal(20000),  # geopotential-like: huge offset, unit variance
             np.full(20000, 273.15),  # constant field
             rng.gamma(0.5, 1e-3, 20000),  # precipitation-like
+            np.where(np.arange(20000) == 12345, 1e6, 0.0),  # one outlier: the sampled shift misses it
+            rng.standard_normal(20000) * 1e-3 - 2e-4,  # small values either side of zero
         ]
     ).astype(np.float32)
     m = _merged(x, 37)
@@ -190,6 +192,17 @@ def test_merge_refuses_missing_or_foreign_parts(tmp_path: Path) -> None:
         statistics.merge_parts([p1, other])
     with pytest.raises(WxpipeError, match="not of"):
         statistics.merge_parts([p1, p2], uuid="someone-else")
+
+
+def test_threads_give_the_same_result_bit_for_bit(tmp_path: Path) -> None:
+    x = _fields(37, 2, 120, seed=8)
+    ds = _store(tmp_path / "d.zarr", x, missing=(5, 6, 30), chunk=3)
+    tend = {"6h": 1, "1d": 4}
+    one, many = (statistics.compute(ds, START + STEP, START + 35 * STEP, False, tend, None, t) for t in (1, 3))
+    for a, b in [(one.moments, many.moments)] + [(one.deltas[k], many.deltas[k]) for k in tend]:
+        for f in ("count", "shift", "offset", "m2", "minimum", "maximum"):
+            np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+    _assert_matches(many.moments, _reference(x, [i for i in range(1, 36) if i not in (5, 6, 30)]))
 
 
 def test_tendencies_equal_numpy_diffs_skipping_missing_dates(tmp_path: Path) -> None:

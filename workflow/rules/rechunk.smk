@@ -46,7 +46,8 @@ rule rechunk_part:
     conda:
         "../../envs/data.yaml"
     shell:
-        "wxpipe rechunk {params.src:q} {params.layout:q} --part {params.part} --max-mem {params.max_mem} 2> {log:q}"
+        "wxpipe rechunk {params.src:q} {params.layout:q} --part {params.part} --max-mem {params.max_mem} --threads {threads}"
+        " 2> {log:q}"
 
 
 rule rechunk_layout:

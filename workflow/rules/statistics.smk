@@ -24,7 +24,8 @@ rule statistics_part:
     conda:
         "../../envs/data.yaml"
     shell:
-        "wxpipe statistics-part {params.store:q} --part {params.part} --out {output.part:q} {params.period:q} 2> {log:q}"
+        "wxpipe statistics-part {params.store:q} --part {params.part} --out {output.part:q} {params.period:q}"
+        " --threads {threads} 2> {log:q}"
 
 
 rule compute_statistics:

@@ -138,7 +138,9 @@ def cmd_statistics(args: argparse.Namespace) -> None:
 
     ds = open_dataset(args.store)
     start, end = statistics.period_of(ds, args.start, args.end)
-    s = statistics.compute(ds, start, end, statistics.allow_nans_of(ds), statistics.tendencies_of(ds))
+    s = statistics.compute(
+        ds, start, end, statistics.allow_nans_of(ds), statistics.tendencies_of(ds), None, args.threads
+    )
     _write_statistics(args, ds, s)
 
 
@@ -149,7 +151,7 @@ def cmd_statistics_part(args: argparse.Namespace) -> None:
     ds = open_dataset(args.store)
     start, end = statistics.period_of(ds, args.start, args.end)
     allow, tendencies = statistics.allow_nans_of(ds), statistics.tendencies_of(ds)
-    s = statistics.compute(ds, start, end, allow, tendencies, Part.parse(args.part))
+    s = statistics.compute(ds, start, end, allow, tendencies, Part.parse(args.part), args.threads)
     statistics.save_part(args.out, s)
     print(f"{args.out}: statistics part {args.part} of {args.store} (dates {s.dates[0]}..{s.dates[1] - 1})")
 
@@ -211,12 +213,12 @@ def cmd_rechunk(args: argparse.Namespace) -> None:
     if args.part is None:
         if args.resume:
             raise WxpipeError("--resume goes with --part (a layout made by rechunk-init)")
-        out = rechunk(args.src, args.dst, _layout(args), max_mem)
+        out = rechunk(args.src, args.dst, _layout(args), max_mem, args.threads)
         print(f"{args.dst}: chunks {out.data.chunks}, shards {out.data.shards}; `wxpipe verify` checks it")
         return
     if args.chunks or args.shards or args.zarr_format:
         raise WxpipeError("with --part the layout is the one rechunk-init wrote; leave out --chunks/--shards")
-    units = write_part(args.src, args.dst, Part.parse(args.part), max_mem, args.resume)
+    units = write_part(args.src, args.dst, Part.parse(args.part), max_mem, args.resume, args.threads)
     print(f"{args.dst}: part {args.part} written (target chunks/shards {units.start}..{units.stop - 1})")
 
 
@@ -361,6 +363,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("store", type=Path)
     p.add_argument("--start", type=_date, help=f"first date {period}")
     p.add_argument("--end", type=_date, help=f"last date {period}")
+    p.add_argument(
+        "--threads", type=int, default=min(4, os.cpu_count() or 1), help="reading threads (default: up to 4)"
+    )
     p = add(
         "statistics-part",
         cmd_statistics_part,
@@ -372,6 +377,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="the part's .npz (written atomically)")
     p.add_argument("--start", type=_date, help=f"first date {period}")
     p.add_argument("--end", type=_date, help=f"last date {period}")
+    p.add_argument("--threads", type=int, default=1, help="reading threads (default 1: parts run side by side)")
     p = add(
         "statistics-merge", cmd_statistics_merge, "merge the parts of statistics-part and write them into the dataset"
     )
@@ -395,6 +401,10 @@ def parser() -> argparse.ArgumentParser:
             p.add_argument("--max-mem", default="1GB", help="memory for one region read at once (default 1GB)")
             p.add_argument("--part", help="i/N: write this share of the target chunks of a rechunk-init layout")
             p.add_argument("--resume", action="store_true", help="keep the chunks an interrupted part flagged")
+            default = min(4, os.cpu_count() or 1)
+            p.add_argument(
+                "--threads", type=int, default=default, help=f"reading and encoding threads (default {default})"
+            )
     p = add("verify", cmd_verify, "compare a layout with its source region by region; record it if identical")
     p.add_argument("src", type=Path)
     p.add_argument("dst", type=Path)

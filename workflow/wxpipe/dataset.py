@@ -269,28 +269,45 @@ def direct_codec(path: Path, data: zarr.Array) -> Any:
     return numcodecs.get_codec(spec["compressor"]) if spec["compressor"] else False
 
 
-def read_dates(ds: Dataset, start: int, stop: int) -> np.ndarray:
+def read_dates(ds: Dataset, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
     """``ds.data[start:stop]``, read chunk file by chunk file when the layout allows (several times
-    faster than zarr-python's per-call overhead); an absent chunk reads as NaN, as in Zarr."""
+    faster than zarr-python's per-call overhead); an absent chunk reads as NaN, as in Zarr.
+
+    ``out``, shaped like the result, receives the data (decoded straight into it when ``start`` and
+    ``stop`` fall on chunk boundaries): callers that fill one buffer from several threads use it."""
     codec = ds.direct_codec
     if codec is None:
-        return read(ds.data, slice(start, stop))
+        block = read(ds.data, slice(start, stop))
+    else:
+        step = ds.data.chunks[0]
+        first, last = start // step, (stop - 1) // step
+        whole = out if out is not None and start % step == 0 and stop % step == 0 else None
+        buf = whole if whole is not None else np.empty(((last - first + 1) * step, *ds.data.shape[1:]), ds.data.dtype)
+        _decode_chunks(ds, codec, range(first, last + 1), buf)
+        block = buf[start - first * step : stop - first * step]
+        if whole is not None:
+            return whole
+    if out is None:
+        return block
+    out[...] = block
+    return out
+
+
+def _decode_chunks(ds: Dataset, codec: Any, chunks: range, buf: np.ndarray) -> None:
+    """Decode the date-chunk files ``chunks`` into ``buf``, one after the other."""
     step = ds.data.chunks[0]
     shape = (step, *ds.data.shape[1:])
-    first, last = start // step, (stop - 1) // step
-    out = np.empty(((last - first + 1) * step, *ds.data.shape[1:]), dtype=ds.data.dtype)
-    for k, c in enumerate(range(first, last + 1)):
+    for k, c in enumerate(chunks):
+        part = buf[k * step : (k + 1) * step]
         try:
             raw = (ds.path / "data" / f"{c}.0.0.0").read_bytes()
         except FileNotFoundError:
-            out[k * step : (k + 1) * step] = np.nan
+            part[...] = np.nan
             continue
-        buf = out[k * step : (k + 1) * step]
         if codec is False:
-            buf[...] = np.frombuffer(raw, dtype=ds.data.dtype).reshape(shape)
+            part[...] = np.frombuffer(raw, dtype=ds.data.dtype).reshape(shape)
         else:
-            codec.decode(raw, out=buf)
-    return out[start - first * step : stop - first * step]
+            codec.decode(raw, out=part)
 
 
 class Writer:

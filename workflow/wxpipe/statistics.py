@@ -22,10 +22,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pydantic
@@ -38,6 +40,7 @@ from .progress import progress
 from .timeutil import iso
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 STATISTICS = ("mean", "stdev", "minimum", "maximum", "sums", "squares", "count", "has_nans")
 _FIELDS = ("count", "shift", "offset", "m2", "minimum", "maximum", "has_nans", "nans")
@@ -81,36 +84,59 @@ class Moments:
     def of(cls, block: np.ndarray) -> Moments:
         """Moments of ``block`` shaped (variables, samples); NaNs are excluded, counted and flagged.
 
-        Passes in float64: a first mean (rounded to float32, it is the shift), then the mean of the
-        shifted values and their squared deviations. A constant row gets exactly its value as mean
-        and a zero M2.
+        The shift is the mean of a strided sample rounded to float32, so ``x - shift`` is exact in
+        float64 and small: one subtraction, one sum and one dot product give the mean and M2 without
+        cancellation, at a few passes over the data. A constant row gets exactly its value as mean
+        and a zero M2. Blocks with NaNs take a slower masked path.
         """
-        x = block.astype(np.float64, copy=False)
+        n = block.shape[1]
+        mn = block.min(axis=1, initial=np.inf) if n else np.full(block.shape[0], np.inf)
+        if np.isnan(mn).any() or n == 0:
+            return cls._of_with_nans(block.astype(np.float64, copy=False))
+        mx = block.max(axis=1).astype(np.float64)
+        mn = mn.astype(np.float64)
+        sample = block[:, :: max(1, n // 512)]
+        shift = sample.mean(axis=1, dtype=np.float64).astype(np.float32).astype(np.float64)
+        y = np.subtract(block, shift[:, None], dtype=np.float64)
+        offset = y.sum(axis=1) / n
+        m2 = np.maximum(np.einsum("ij,ij->i", y, y) - n * offset * offset, 0.0)
+        return cls._finish(
+            np.full(block.shape[0], n, np.int64), np.zeros(block.shape[0], np.int64), mn, mx, shift, offset, m2
+        )
+
+    @classmethod
+    def _of_with_nans(cls, x: np.ndarray) -> Moments:
         nans = np.isnan(x)
         n_nans = nans.sum(axis=1)
         count = x.shape[1] - n_nans
         has = count > 0
         safe = np.maximum(count, 1)
-        if n_nans.any():
-            with np.errstate(invalid="ignore"):
-                mn = np.where(has, np.min(np.where(nans, np.inf, x), axis=1, initial=np.inf), np.inf)
-                mx = np.where(has, np.max(np.where(nans, -np.inf, x), axis=1, initial=-np.inf), -np.inf)
-                shift = (np.nansum(x, axis=1) / safe).astype(np.float32).astype(np.float64)
-                y = x - shift[:, None]
-                offset = np.nansum(y, axis=1) / safe
-                m2 = np.nansum((y - offset[:, None]) ** 2, axis=1)
-        else:
-            mn = x.min(axis=1, initial=np.inf)
-            mx = x.max(axis=1, initial=-np.inf)
-            shift = (x.sum(axis=1) / safe).astype(np.float32).astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            mn = np.where(has, np.min(np.where(nans, np.inf, x), axis=1, initial=np.inf), np.inf)
+            mx = np.where(has, np.max(np.where(nans, -np.inf, x), axis=1, initial=-np.inf), -np.inf)
+            shift = (np.nansum(x, axis=1) / safe).astype(np.float32).astype(np.float64)
             y = x - shift[:, None]
-            offset = y.sum(axis=1) / safe
-            m2 = ((y - offset[:, None]) ** 2).sum(axis=1)
+            offset = np.nansum(y, axis=1) / safe
+            m2 = np.nansum((y - offset[:, None]) ** 2, axis=1)
+        return cls._finish(count.astype(np.int64), n_nans.astype(np.int64), mn, mx, shift, offset, m2)
+
+    @classmethod
+    def _finish(
+        cls,
+        count: np.ndarray,
+        n_nans: np.ndarray,
+        mn: np.ndarray,
+        mx: np.ndarray,
+        shift: np.ndarray,
+        offset: np.ndarray,
+        m2: np.ndarray,
+    ) -> Moments:
+        has = count > 0
         constant = ~has | (mn == mx)
         shift = np.where(constant, np.where(has, mn, 0.0), shift)
         offset = np.where(constant, 0.0, offset)
         m2 = np.where(constant, 0.0, m2)
-        return cls(count.astype(np.int64), shift, offset, m2, mn, mx, np.asarray(n_nans > 0), n_nans.astype(np.int64))
+        return cls(count, shift, offset, m2, mn, mx, np.asarray(n_nans > 0), n_nans)
 
     def merge(self, other: Moments) -> Moments:
         a, b = self, other
@@ -246,11 +272,14 @@ def compute(
     allow_nans: bool,
     tendencies: Mapping[str, int] | None = None,
     part: Part | None = None,
+    threads: int = 1,
 ) -> Summary:
     """One read pass over ``part`` of the dates in ``[start, end]``, skipping declared missing dates.
 
     Tendency pairs end in the part and start in the period, so the part also reads up to the
-    largest delta's dates before its first one.
+    largest delta's dates before its first one. With ``threads`` > 1, chunks are read and reduced
+    by that many threads; the moments are merged in date order all the same, so the result does
+    not depend on the number of threads.
     """
     tendencies = dict(tendencies or {})
     part = part or Part(1, 1)
@@ -265,34 +294,57 @@ def compute(
     window: dict[int, np.ndarray] = {}  # date index -> fields, for the tendencies
     lo = max(first, rng.start - back)
     chunk = ds.data.chunks[0]
-    aligned = range(lo - lo % chunk, rng.stop)
-    with progress(total=len(rng), desc=f"statistics {part.index}/{part.count}", unit="date") as bar:
-        for c in chunks_of(aligned, chunk) if len(rng) else ():
+    chunks = list(chunks_of(range(lo - lo % chunk, rng.stop), chunk)) if len(rng) else []
+    # reductions in flight, merged in submission order: (future, tendency name or None, dates, block)
+    flight: deque[tuple[Future[Moments], str | None, list[int], np.ndarray]] = deque()
+
+    def settle(keep: int) -> None:
+        nonlocal total
+        while len(flight) > keep:
+            fut, name, dates, block = flight.popleft()
+            m = fut.result()
+            if name is not None:
+                deltas[name] = deltas[name].merge(m)
+                continue
+            if not allow_nans and m.has_nans.any():
+                _check_nans(ds, dates, np.isnan(block).any(axis=(2, 3)))
+            total = total.merge(m)
+
+    with (
+        ThreadPoolExecutor(max(1, threads)) as pool,
+        progress(total=len(rng), desc=f"statistics {part.index}/{part.count}", unit="date") as bar,
+    ):
+
+        def read(c: range) -> np.ndarray:
+            return read_dates(ds, max(c.start, lo), c.stop)
+
+        for c, fields in _read_ahead(pool, read, chunks, 2 * max(1, threads)):
             a, b = max(c.start, lo), c.stop
             keep = [i for i in range(a, b) if present[i]]
+            done = max(0, b - max(a, rng.start))
             if not keep:
-                bar.update(max(0, b - max(a, rng.start)))
+                bar.update(done)
                 continue
-            block = read_dates(ds, a, b)[[i - a for i in keep]]
+            block = fields if len(keep) == b - a else fields[[i - a for i in keep]]
             at = {i: k for k, i in enumerate(keep)}
             ours = [k for k, i in enumerate(keep) if i >= rng.start]
-            if not allow_nans:
-                _check_nans(ds, [keep[k] for k in ours], np.isnan(block[ours]).any(axis=(2, 3)))
             if ours:
-                total = total.merge(Moments.of(_pooled(block[ours])))
+                mine = block[ours[0] :]  # the dates of the part are the tail of the chunk
+                flight.append((pool.submit(_reduce, mine), None, [keep[k] for k in ours], mine))
             for name, k in tendencies.items():
                 pairs = [(j, i) for j, i in enumerate(keep) if i >= rng.start and i - k >= first and present[i - k]]
                 if pairs:
                     before = np.stack([block[at[i - k]] if i - k >= a else window[i - k] for _, i in pairs])
                     after = block[[j for j, _ in pairs]]
-                    diff = after.astype(np.float64) - before.astype(np.float64)
-                    deltas[name] = deltas[name].merge(Moments.of(_pooled(diff)))
+                    flight.append((pool.submit(_reduce_difference, after, before), name, [], after))
             if back:
                 for k, i in enumerate(keep):
                     window[i] = block[k]
                 for i in [i for i in window if i <= b - 1 - back]:
                     del window[i]
-            bar.update(max(0, b - max(a, rng.start)))
+            settle(2 * max(1, threads) * (1 + len(tendencies)))
+            bar.update(done)
+        settle(0)
     return Summary(
         ds.uuid,
         list(ds.variables),
@@ -305,6 +357,29 @@ def compute(
         total,
         deltas,
     )
+
+
+def _reduce(fields: np.ndarray) -> Moments:
+    return Moments.of(_pooled(fields))
+
+
+def _reduce_difference(after: np.ndarray, before: np.ndarray) -> Moments:
+    return Moments.of(_pooled(np.subtract(after, before, dtype=np.float64)))
+
+
+def _read_ahead(
+    pool: Executor, read: Callable[[_T], np.ndarray], items: Sequence[_T], ahead: int
+) -> Iterator[tuple[_T, np.ndarray]]:
+    """``(item, read(item))`` in order, with up to ``ahead`` reads running in ``pool`` meanwhile."""
+    futures: deque[tuple[_T, Future[np.ndarray]]] = deque()
+    for item in items:
+        futures.append((item, pool.submit(read, item)))
+        if len(futures) > ahead:
+            head, fut = futures.popleft()
+            yield head, fut.result()
+    while futures:
+        head, fut = futures.popleft()
+        yield head, fut.result()
 
 
 def save_part(path: str | Path, s: Summary) -> None:
