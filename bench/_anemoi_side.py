@@ -70,6 +70,27 @@ def jsonable(x: Any) -> Any:
     return x
 
 
+def tendencies(w: Any, a: Any, an_store: str, common: list[str]) -> dict[str, Any]:
+    """``statistics_tendencies(delta)`` of both stores, per delta anemoi's additions wrote, to 1e-6 relative."""
+    names = zarr.open_group(an_store, mode="r").array_keys()
+    deltas = sorted({k.split("_")[2] for k in names if k.startswith("statistics_tendencies_")})
+    if not deltas:
+        return {"ok": False, "error": "anemoi's store has no statistics_tendencies_* arrays"}
+    out: dict[str, Any] = {"deltas": deltas}
+    try:
+        for delta in deltas:
+            wt, at = w.statistics_tendencies(delta), a.statistics_tendencies(delta)
+            for k in STATS:
+                wv = np.array([wt[k][w.name_to_index[v]] for v in common], dtype=np.float64)
+                av = np.array([at[k][a.name_to_index[v]] for v in common], dtype=np.float64)
+                r = np.abs(wv - av) / np.maximum(np.abs(av), 1e-300)
+                out[f"{delta}_{k}"] = {"max_rel_diff": float(r.max()), "worst": common[int(r.argmax())]}
+    except Exception as exc:
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}", "deltas": deltas}
+    out["ok"] = all(v["max_rel_diff"] < 1e-6 for k, v in out.items() if isinstance(v, dict))
+    return out
+
+
 def try_(checks: dict[str, Any], name: str, fn: Any) -> Any:
     """Record ``fn()``'s result (or its error) under ``name``."""
     try:
@@ -165,6 +186,7 @@ def against_anemoi(wx_store: str, an_store: str) -> dict[str, Any]:
         }
     except Exception as exc:
         out["statistics"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    out["tendencies"] = tendencies(w, a, an_store, common)
     # users mix datasets: join (same dates and grid) and concat (successive dates) across the two tools
     mixed: dict[str, Any] = {}
     names = list(a.variables)

@@ -44,6 +44,7 @@ log = logging.getLogger("bench.compat")
 SECTION = "Compatibility with anemoi-datasets"
 N_DATES = 20
 DEMO_SFC = ["2t", "msl", "10u", "10v"]
+DELTAS = ("6h", "12h")  # tendency statistics compared with anemoi-datasets' additions
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ def cases(work: Path) -> list[Case]:
     regular = gribgen.ARCHIVE
     reg_path = str(regular / gribgen.PATTERN)
     base = {"dates": _dates(), "build": {"variable_naming": "{param}_{levelist}"}}
+    tendencies = {"statistics": {"tendencies": list(DELTAS)}}  # the same key in both recipes
     return [
         Case(
             "demo-o32",
@@ -73,6 +75,7 @@ def cases(work: Path) -> list[Case]:
             {
                 "name": "compat-demo-o32",
                 **base,
+                **tendencies,
                 "input": {
                     "join": [
                         *_join(demo_path, DEMO_SFC),
@@ -80,15 +83,15 @@ def cases(work: Path) -> list[Case]:
                     ]
                 },
             },
-            {**base, "input": {"join": _join(demo_path, [*DEMO_SFC, "tp"])}},
+            {**base, **tendencies, "input": {"join": _join(demo_path, [*DEMO_SFC, "tp"])}},
             "O32 demo archive (`wxpipe demo`), 9 variables; anemoi reads the 0-6 h `tp` message with its plain "
             "`grib` source (valid time = date), wxpipe with its `accumulations` source",
         ),
         Case(
             "regular-1deg",
             regular,
-            {"name": "compat-regular-1deg", **base, "input": {"join": _join(reg_path, DEMO_SFC)}},
-            {**base, "input": {"join": _join(reg_path, DEMO_SFC)}},
+            {"name": "compat-regular-1deg", **base, **tendencies, "input": {"join": _join(reg_path, DEMO_SFC)}},
+            {**base, **tendencies, "input": {"join": _join(reg_path, DEMO_SFC)}},
             "regular 1° archive of `bench/gribgen.py`, 8 variables",
         ),
     ]
@@ -168,7 +171,7 @@ def failures(result: dict[str, Any]) -> list[str]:
         if isinstance(r, dict) and r.get("ok") is False:
             out.append(f"open_dataset(wxpipe store): {name}: {r.get('error') or _short(r)}")
     cmp = result["wxpipe_vs_anemoi"]
-    for name in ("variables", "dates", "latitudes", "longitudes", "frequency", "statistics"):
+    for name in ("variables", "dates", "latitudes", "longitudes", "frequency", "statistics", "tendencies"):
         r = cmp.get(name, {})
         if not r.get("ok", False):
             out.append(f"wxpipe vs anemoi: {name} differ: {_short(r)}")
@@ -230,12 +233,15 @@ def report(results: dict[str, dict[str, Any]], all_cases: list[Case], version: s
         f"{N_DATES} dates at 6 h, built by both tools; then, in the anemoi venv, "
         "`anemoi.datasets.open_dataset(wxpipe store)` is checked against what wxpipe reads from it, and the two "
         "builds are compared: data float32 bit-equal per variable name; dates, variables, latitudes, longitudes "
-        "exactly; frequency; statistics to 1e-6 relative (different summation order); root attributes and arrays; "
+        "exactly; frequency; statistics to 1e-6 relative (different summation order); tendency statistics "
+        f"(`statistics_tendencies(delta)` for the recipes' `statistics.tendencies: [{', '.join(DELTAS)}]`) "
+        "to 1e-6 relative; root attributes and arrays; "
         "and `open_dataset(join=...)` / `open_dataset(concat=...)` mixing the two stores, as users combine datasets.",
         "",
         "| archive | open_dataset(wxpipe) = wxpipe's view | data bit-equal to anemoi's build "
-        "| grid, dates, variables, frequency | statistics | join/concat with anemoi's store | verdict |",
-        "|---|---|---|---|---|---|---|",
+        "| grid, dates, variables, frequency | statistics | tendency statistics | join/concat with anemoi's store "
+        "| verdict |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     details: list[str] = []
     for case in all_cases:
@@ -253,13 +259,18 @@ def report(results: dict[str, dict[str, Any]], all_cases: list[Case], version: s
             if "mean" in stats
             else stats.get("error", "absent")
         )
+        tend = cmp.get("tendencies", {})
+        diffs = [v["max_rel_diff"] for v in tend.values() if isinstance(v, dict) and "max_rel_diff" in v]
+        tend_text = (
+            f"{', '.join(tend['deltas'])}: max rel diff {max(diffs):.1e}" if diffs else tend.get("error", "absent")
+        )
         mixing = cmp.get("mixing", {})
         mix = "ok" if all(m["ok"] for k, m in mixing.items() if "wxpipe" in k) else "FAILS"
         control = "" if all(m["ok"] for k, m in mixing.items() if "wxpipe" not in k) else " (fails for anemoi alone)"
         fails = failures(r)
         lines.append(
             f"| {case.name} | {'yes' if view else 'NO'} | {equal}/{len(per)} variables "
-            f"| {'match' if meta else 'DIFFER'} | {stat_text} | {mix}{control} "
+            f"| {'match' if meta else 'DIFFER'} | {stat_text} | {tend_text} | {mix}{control} "
             f"| {'**pass**' if not fails else '**FAIL**'} |"
         )
         details += [
