@@ -294,9 +294,12 @@ def _read_region(source: Dataset, r: Region, pool: ThreadPoolExecutor, threads: 
     cuts = sorted({r.dates.start + min(len(r.dates), k * n_chunks // n_threads * step) for k in range(n_threads + 1)})
 
     def fill(lo: int, hi: int) -> None:
-        block = read_dates(source, lo, hi, out=slab[lo - r.dates.start : hi - r.dates.start] if whole else None)
-        if not whole:
-            slab[lo - r.dates.start : hi - r.dates.start] = block[..., r.values.start : r.values.stop]
+        if whole:
+            read_dates(source, lo, hi, out=slab[lo - r.dates.start : hi - r.dates.start])
+            return
+        for a in range(lo, hi, step):  # one source chunk at a time: memory stays that of the region
+            b = min(a + step - a % step, hi)
+            slab[a - r.dates.start : b - r.dates.start] = read_dates(source, a, b)[..., r.values.start : r.values.stop]
 
     for f in [pool.submit(fill, lo, hi) for lo, hi in itertools.pairwise(cuts)]:
         f.result()
