@@ -1,0 +1,160 @@
+"""``ssh://host/abs/path`` sites: rsync over ssh moves the files, a remote ``sha256sum`` checks them.
+
+``host`` is resolved by ssh itself, so aliases, users, ports, keys and jump hosts come from the user's ssh
+config; the site's ``ssh_config`` key (or ``WXPIPE_SSH_CONFIG``) names another config file (``ssh -F``).
+ssh runs with ``BatchMode=yes`` and a connect timeout, so a missing key or an unreachable host fails fast.
+rsync writes each file under a temporary name and renames it, so a file is never torn. The remote side
+needs a POSIX shell, GNU find, xargs and sha256sum (any Linux login node).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import WxpipeError
+from .base import MARKER, TEMP_TAG, Advance, Entry, Stat, Store, listed, parse_marker
+
+SENTINEL = b"WXPIPE-MARKER"
+
+
+class SSHStore(Store):
+    hashes_in_flight = False
+
+    def __init__(self, url: str, ssh_config: str | Path | None = None, transfers: int | None = None) -> None:
+        parts = urlsplit(url)
+        if parts.scheme != "ssh" or not parts.hostname or not parts.path.strip("/"):
+            raise WxpipeError(f"{url!r} is not an ssh://host/absolute/path URL")
+        self.url = url.rstrip("/")
+        self.host = parts.netloc.rsplit(":", 1)[0] if parts.port else parts.netloc
+        self.path = parts.path.rstrip("/")
+        self.transfers = transfers or 2
+        config = ssh_config or os.environ.get("WXPIPE_SSH_CONFIG")
+        self.ssh = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=15"]
+        if config:
+            self.ssh += ["-F", str(Path(config).expanduser())]
+        if parts.port:
+            self.ssh += ["-p", str(parts.port)]
+        self._marker: dict[str, Any] | None = None
+        self._marker_known = False
+
+    def _run(self, script: str, what: str, stdin: bytes = b"", ok: Sequence[int] = (0,)) -> bytes:
+        cmd = [*self.ssh, self.host, script]
+        try:
+            res = subprocess.run(cmd, input=stdin, capture_output=True, timeout=3600)
+        except FileNotFoundError:
+            raise WxpipeError(f"site {self.url}: ssh is not installed here") from None
+        except subprocess.TimeoutExpired:
+            raise WxpipeError(f"site {self.url}: {what} took over an hour; gave up") from None
+        if res.returncode == 255:
+            lines = res.stderr.decode(errors="replace").strip().splitlines()
+            why = lines[-1] if lines else "no answer"
+            raise WxpipeError(f"site {self.url}: cannot reach {self.host} over ssh: {why}")
+        if res.returncode not in ok:
+            err = res.stderr.decode(errors="replace").strip()[-400:]
+            raise WxpipeError(f"site {self.url}: {what} failed on {self.host} (exit {res.returncode}): {err}")
+        return res.stdout
+
+    def snapshot(self) -> tuple[dict[str, Stat], dict[str, Any] | None]:
+        q = shlex.quote(self.path)
+        script = (
+            f"cd {q} 2>/dev/null || exit 0; find . -type f -printf '%P\\t%s\\t%T@\\0';"
+            f" printf '{SENTINEL.decode()}\\0'; cat {MARKER} 2>/dev/null; exit 0"
+        )
+        out = self._run(script, "listing")
+        items = out.split(b"\0")
+        cut = items.index(SENTINEL) if SENTINEL in items else len(items)
+        listing: dict[str, Stat] = {}
+        for item in items[:cut]:
+            if item:
+                name, size, stamp = item.decode().rsplit("\t", 2)
+                if listed(name):
+                    listing[name] = Stat(int(size), stamp)
+        text = b"\0".join(items[cut + 1 :]).decode(errors="replace")
+        self._marker, self._marker_known = parse_marker(text, self.url) if text.strip() else None, True
+        return dict(sorted(listing.items())), self._marker
+
+    def listing(self) -> dict[str, Stat]:
+        return self.snapshot()[0]
+
+    def read_marker(self) -> dict[str, Any] | None:
+        return self._marker if self._marker_known else self.snapshot()[1]
+
+    def write_marker(self, data: dict[str, Any]) -> None:
+        q, tmp = shlex.quote(f"{self.path}/{MARKER}"), shlex.quote(f"{self.path}/{MARKER}{TEMP_TAG}")
+        self._run(f"cat > {tmp} && mv -f {tmp} {q}", "writing the marker", (json.dumps(data, indent=1) + "\n").encode())
+        self._marker, self._marker_known = data, True
+
+    def remove_marker(self) -> None:
+        self._run(f"rm -f {shlex.quote(f'{self.path}/{MARKER}')}", "removing the marker")
+        self._marker, self._marker_known = None, True
+
+    def hashes(self, paths: Sequence[str], threads: int) -> dict[str, str]:
+        if not paths:
+            return {}
+        q = shlex.quote(self.path)
+        # each parallel sha256sum writes its own file: outputs sharing one pipe could interleave mid-record
+        script = (
+            f"cd {q} && t=$(mktemp -d) && xargs -0 -P {max(1, threads)} -n 256 sh -c"
+            """ 'sha256sum -z -- "$@" > "$0/$$"' "$t"; rc=$?; cat "$t"/* 2>/dev/null; rm -rf "$t"; exit $rc"""
+        )
+        out = self._run(script, "sha256sum", b"\0".join(p.encode() for p in paths) + b"\0", ok=(0, 123))
+        sums: dict[str, str] = {}
+        for line in out.split(b"\0"):
+            if line:
+                digest, name = line.decode().split("  ", 1)
+                sums[name] = digest
+        return sums
+
+    def _rsync(self, args: list[str], groups: list[list[Entry]], advance: Advance, what: str) -> None:
+        sizes = {e.path: e.size for g in groups for e in g}
+        rsh = shlex.join(self.ssh)
+
+        def one(group: list[Entry]) -> None:
+            # --ignore-times: we chose what to send, rsync must not skip a same-size, same-mtime corrupt file
+            cmd = ["rsync", "-a", "--ignore-times", "--whole-file", "--from0", "--files-from=-", "--out-format=%n"]
+            cmd += ["-e", rsh, *args]
+            try:
+                proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            except FileNotFoundError:
+                raise WxpipeError(f"site {self.url}: rsync is not installed here") from None
+            assert proc.stdin and proc.stdout and proc.stderr
+            proc.stdin.write(b"\0".join(e.path.encode() for e in group) + b"\0")
+            proc.stdin.close()
+            for line in proc.stdout:
+                name = line.decode(errors="replace").rstrip("\n")
+                if name in sizes:
+                    advance(sizes[name])
+            err = proc.stderr.read().decode(errors="replace").strip()
+            if proc.wait() != 0:
+                raise WxpipeError(f"site {self.url}: {what} with rsync failed (exit {proc.returncode}): {err[-400:]}")
+
+        with ThreadPoolExecutor(len(groups)) as pool:
+            list(pool.map(one, groups))
+
+    def _groups(self, entries: Sequence[Entry]) -> list[list[Entry]]:
+        n = max(1, min(self.transfers, len(entries)))
+        groups: list[list[Entry]] = [[] for _ in range(n)]
+        loads = [0] * n
+        for e in sorted(entries, key=lambda e: -e.size):  # balance bytes over the rsync processes
+            i = loads.index(min(loads))
+            groups[i].append(e)
+            loads[i] += e.size + 4096
+        return [sorted(g, key=lambda e: e.path) for g in groups if g]
+
+    def upload(self, root: Path, entries: Sequence[Entry], threads: int, advance: Advance) -> dict[str, str]:
+        self._run(f"mkdir -p {shlex.quote(self.path)}", "creating the folder")
+        self._rsync([f"{root}/", f"{self.host}:{self.path}/"], self._groups(entries), advance, "upload")
+        return {}  # rsync checks each file with its own checksum; ours (SHA-256) is checked after
+
+    def download(self, entries: Sequence[Entry], root: Path, threads: int, advance: Advance) -> dict[str, str]:
+        root.mkdir(parents=True, exist_ok=True)
+        self._rsync([f"{self.host}:{self.path}/", f"{root}/"], self._groups(entries), advance, "download")
+        return {}
