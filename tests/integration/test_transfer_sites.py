@@ -126,6 +126,18 @@ def _kill_midway(cmd: list[str], env: dict[str, str], arrived: Any) -> None:
     assert running, "the copy finished before it could be killed; make the tree bigger"
 
 
+def settle(count: Any) -> None:
+    """Wait until a count stops changing (processes outside our process group winding down)."""
+    last, stable = -1, 0
+    for _ in range(200):
+        now = count()
+        stable = stable + 1 if now == last else 0
+        if stable >= 10:
+            return
+        last = now
+        time.sleep(0.05)
+
+
 def many_files(path: Path, n: int = 600) -> Path:
     for i in range(n):
         p = path / "data" / f"{i}.0.0.0"
@@ -193,7 +205,9 @@ def test_ssh_resume_after_kill(ssh_server: Any, tmp_path: Path) -> None:
     url = f"ssh://{ssh_server.host}{remote}"
     env = ssh_env(ssh_server)
     cmd = [str(BIN / "wxpipe"), "copy", str(src), url, "--transfers", "1"]
-    _kill_midway(cmd, env, lambda: len(list(remote.rglob("*.0.0.0"))) if remote.exists() else 0)
+    count = lambda: len(list(remote.rglob("*.0.0.0"))) if remote.exists() else 0  # noqa: E731
+    _kill_midway(cmd, env, count)
+    settle(count)  # the remote rsync (sshd's child) may finish the file it was writing
     assert not (remote / MARKER).exists()
     landed = [f for f in tree_files(remote) if (src / f).exists()]  # (rsync's own temporary names aside)
     assert 0 < len(landed) < len(tree_files(src))

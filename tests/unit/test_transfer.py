@@ -98,3 +98,18 @@ def test_remote_source_needs_a_marker(tree: Path, tmp_path: Path) -> None:
 
     with pytest.raises(WxpipeError, match="not a complete, verified wxpipe copy"):
         _remote_source_manifest(LocalStore(tree), LocalStore(tree).listing(), 1, False)
+
+
+@pytest.mark.parametrize("python", [True, False])
+def test_remote_hash_script(tree: Path, python: bool) -> None:
+    """The script ssh sites run remotely (Python's hashlib, or parallel sha256sum), run here by sh."""
+    import subprocess
+
+    from wxpipe.transfer.ssh import hash_script, parse_sums
+
+    names = ["data/1.0.0.0", "data/2.0.0.0", ".zattrs", "missing/file"]
+    script = hash_script(str(tree), 3, python)
+    res = subprocess.run(["sh", "-c", script], input=b"\0".join(n.encode() for n in names) + b"\0", capture_output=True)
+    assert res.returncode in (0, 123)
+    expected = {e.path: e.sha256 for e in make_manifest(tree) if e.path in names}
+    assert parse_sums(res.stdout) == expected

@@ -421,7 +421,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("src", help="a folder, or file:PATH, s3://bucket/prefix, ssh://host/abs/path")
     p.add_argument("dst", help="the same forms; one of src and dst must be local")
     p.add_argument("--threads", type=int, default=4, help="hashing and local copy threads (default 4)")
-    p.add_argument("--transfers", type=int, help="files in flight: S3 requests (default 16), rsync processes (2)")
+    p.add_argument("--transfers", type=int, help="files in flight: S3 requests (default 32), rsync processes (2)")
     p.add_argument("--verify", choices=["quick", "full"], default="quick", help="full: re-read every file")
     p.add_argument("--endpoint-url", help="S3 endpoint (default: AWS for the region)")
     p.add_argument("--region", help="S3 region (default: AWS_REGION or us-east-1)")

@@ -93,7 +93,7 @@ class SiteConfig(StrictModel):
     profile: str | None = pydantic.Field(None, description="s3: profile in the AWS shared credentials file")
     ssh_config: Path | None = pydantic.Field(None, description="ssh: ssh config file (default: ssh's own)")
     transfers: int | None = pydantic.Field(
-        None, ge=1, description="files in flight: S3 requests (default 16) or rsync processes (default 2)"
+        None, ge=1, description="files in flight: S3 requests (default 32) or rsync processes (default 2)"
     )
 
     @pydantic.field_validator("url")

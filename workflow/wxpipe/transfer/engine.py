@@ -23,7 +23,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from ..errors import WxpipeError
-from ..progress import progress
 from .base import Entry, Manifest, Stat, Store, manifest_from_json, manifest_to_json
 
 log = logging.getLogger(__name__)
@@ -110,6 +109,8 @@ def to_send(
 
 
 def _transfer(src: Store, dst: Store, todo: Sequence[Entry], threads: int) -> dict[str, str]:
+    from ..progress import progress  # tqdm: imported only when there is something to send
+
     total = sum(e.size for e in todo)
     done = {"files": 0}
     with progress(total=total, desc=f"copy to {dst.url}", unit="B", unit_scale=True, unit_divisor=1024) as bar:
@@ -134,10 +135,12 @@ def copy(src: Store, dst: Store, threads: int = 4, verify: Verify = "quick") -> 
         raise WxpipeError(f"copy: --threads must be at least 1, not {threads}")
     t0 = time.monotonic()
     full = verify == "full"
-    src_listing = src.listing()
+    with ThreadPoolExecutor(1) as pool:  # both sides listed at once: a no-op rerun costs one round trip
+        remote = pool.submit(dst.snapshot)
+        src_listing = src.listing()
+        dst_listing, previous = remote.result()
     if not src_listing:
         raise WxpipeError(f"copy: {src.url} holds no files")
-    dst_listing, previous = dst.snapshot()
     manifest = source_manifest(src, src_listing, previous, dst_listing, threads, full)
     todo = to_send(dst, manifest, dst_listing, previous, threads, full)
     if not todo and previous and not full and _unchanged(previous, src, manifest, src_listing, dst_listing):

@@ -59,7 +59,7 @@ class S3Store(Store):
 
         bucket, prefix = split_s3_url(url)
         self.url = url.rstrip("/")
-        self.transfers = transfers or 16
+        self.transfers = transfers or 32
         self.region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         self.endpoint = endpoint_url or f"https://s3.{self.region}.amazonaws.com"
         self.creds = credentials or s3_credentials(self.url, profile)
