@@ -57,6 +57,23 @@ out.flush()
 """
 
 
+def control_dir() -> Path | None:
+    """The private folder of wxpipe's ssh master sockets, or None when ``WXPIPE_SSH_CONTROL_DIR=none``.
+
+    A copy opens about eight ssh sessions (listing, mkdir, rsync batches, hasher, marker); multiplexing them
+    over one connection saves a key exchange each, and the master lingers 60 s for the next copy to that host.
+    """
+    env = os.environ.get("WXPIPE_SSH_CONTROL_DIR", "")
+    if env == "none":
+        return None
+    folder = Path(env) if env else Path.home() / ".cache" / "wxpipe" / "ssh"
+    if len(str(folder)) > 60:  # a socket path must stay under ~104 bytes, and %C adds 41
+        folder = Path(f"/tmp/wxpipe-ssh-{os.getuid()}")
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    return folder
+
+
 def hash_script(folder: str, threads: int, python: bool = True) -> str:
     """The remote shell script that hashes the NUL-separated paths on its stdin (relative to ``folder``)."""
     n = max(1, threads)
@@ -96,6 +113,8 @@ class SSHStore(Store):
             self.ssh += ["-F", str(Path(config).expanduser())]
         if parts.port:
             self.ssh += ["-p", str(parts.port)]
+        if (sockets := control_dir()) is not None:  # one connection for the ~8 ssh sessions of a copy
+            self.ssh += ["-o", "ControlMaster=auto", "-o", f"ControlPath={sockets}/%C", "-o", "ControlPersist=60"]
         self._marker: dict[str, Any] | None = None
         self._marker_known = False
         self._fresh: dict[str, str] = {}  # digests read remotely right after an upload wrote the files
