@@ -116,7 +116,7 @@ def run(repeat: int = 3, server: str = "seaweed") -> list[str]:
     rsync = ["rsync", "-a", "-e", f"ssh -F {ssh_cfg}"]
     figures: dict[str, list[float]] = {k: [] for k in ("rc_up", "wx_up", "rc_down", "wx_down", "rs", "wx_ssh")}
     figures |= {"rs_noop": [], "wx_noop": [], "wx_noop_cold": []}
-    control = BASE / "ssh-control"
+    control = Path(f"/tmp/wxpipe-bench-ssh-{os.getuid()}")  # short: socket paths have < 108 bytes
     env["WXPIPE_SSH_CONTROL_DIR"] = str(control)
 
     def close_master() -> None:  # wxpipe multiplexes its ssh sessions; start its copies without a warm master

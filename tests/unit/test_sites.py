@@ -114,3 +114,15 @@ def test_environment_keys_and_metadata_service_off(no_aws: Path, monkeypatch: py
     store = open_store("s3://b/p", endpoint_url="http://127.0.0.1:9")
     assert os.environ["AWS_EC2_METADATA_DISABLED"] == "true"
     assert store.url == "s3://b/p" and "envsecret" not in repr(store.__dict__.get("creds"))
+
+
+def test_ssh_control_sockets_fit_a_unix_socket_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from wxpipe.transfer.ssh import control_dir
+
+    monkeypatch.setenv("HOME", str(tmp_path / ("deep" * 20)))  # ~/.cache/wxpipe/ssh would be far too long
+    monkeypatch.delenv("WXPIPE_SSH_CONTROL_DIR", raising=False)
+    folder = control_dir()
+    assert folder is not None and len(str(folder)) + 1 + 40 + 17 < 108
+    assert folder.stat().st_mode & 0o077 == 0
+    monkeypatch.setenv("WXPIPE_SSH_CONTROL_DIR", "none")
+    assert control_dir() is None

@@ -67,10 +67,15 @@ def control_dir() -> Path | None:
     if env == "none":
         return None
     folder = Path(env) if env else Path.home() / ".cache" / "wxpipe" / "ssh"
-    if len(str(folder)) > 60:  # a socket path must stay under ~104 bytes, and %C adds 41
+    if len(str(folder)) > 40:  # a socket path has < 108 bytes; ssh adds "/" + 40 (%C) + a 17-byte temporary suffix
         folder = Path(f"/tmp/wxpipe-ssh-{os.getuid()}")
-    folder.mkdir(parents=True, exist_ok=True)
-    folder.chmod(0o700)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if folder.stat().st_uid != os.getuid():
+            return None  # someone else's folder: no multiplexing rather than sockets in it
+        folder.chmod(0o700)
+    except OSError:
+        return None
     return folder
 
 
