@@ -18,7 +18,7 @@ CFG = validate_config(config, workflow.configfiles)
 DATASETS = list(CFG.datasets)
 LAYOUTS = list(CFG.layouts)
 RUNS = list(CFG.training)
-TRANSFERS = [f"{t.site}/{t.dataset}" for t in CFG.transfers]
+TRANSFERS = [f"{t.site}/{t.name}" for t in CFG.transfers]
 LOGS = "results/logs"
 BENCH = "results/benchmarks"
 LINEAGE = "results/lineage"
@@ -29,6 +29,7 @@ wildcard_constraints:
     layout=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     run=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     site=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    name=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     part=r"\d+-of-\d+",
 
 

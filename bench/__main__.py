@@ -1,4 +1,4 @@
-"""``python -m bench create|compat|statistics|rechunk|all``: benchmarks against anchors, written to BENCHMARKS.md."""
+"""``python -m bench create|compat|statistics|rechunk|transfer|all``: benchmarks against anchors, in BENCHMARKS.md."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import sys
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    usage = "usage: python -m bench {create,compat,statistics,rechunk,all} [options]  (python -m bench create --help)"
+    usage = (
+        "usage: python -m bench {create,compat,statistics,rechunk,transfer,all} [options]"
+        "  (python -m bench create --help)"
+    )
     if not args or args[0] in ("-h", "--help"):
         print(usage)
         return
@@ -30,13 +33,18 @@ def main(argv: list[str] | None = None) -> None:
         from . import rechunk
 
         rechunk.main(rest)
+    elif what == "transfer":
+        from . import transfer
+
+        transfer.main(rest)
     elif what == "all":
-        from . import compat, create, rechunk, statistics
+        from . import compat, create, rechunk, statistics, transfer
 
         create.main(rest)
         compat.main([])
         statistics.main([])
         rechunk.main([])
+        transfer.main([])
     else:
         sys.exit(usage)
 

@@ -11,10 +11,14 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import obstore
 import pytest
+import yaml
 import zarr
+from obstore.store import S3Store
 
 from wxpipe.create import open_inputs
 from wxpipe.fsutil import file_sha256, tree_files
@@ -43,11 +47,26 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def run(tmp_path_factory: pytest.TempPathFactory, s3_server: Any, ssh_server: Any) -> Path:
+    """The workflow, copying to a file: site, to S3 (keys in a profile of ~/.aws/credentials) and over ssh."""
     work = tmp_path_factory.mktemp("workflow")
-    shutil.copy(HERE / "small-config.yaml", work / "config.yaml")
+    config = yaml.safe_load((HERE / "small-config.yaml").read_text())
+    config["sites"]["bucket"] = {"url": "s3://wxpipe/wf", "endpoint_url": s3_server.endpoint, "profile": "wxpipe-test"}
+    config["sites"]["remote"] = {"url": f"ssh://{ssh_server.host}{work}/remote", "ssh_config": str(ssh_server.config)}
+    config["transfers"] += [
+        {"dataset": "small", "site": "bucket"},
+        {"layout": "small-ts", "site": "bucket"},
+        {"dataset": "small", "site": "remote"},
+    ]
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    creds = work / ".aws/credentials"  # HOME is the work folder
+    creds.parent.mkdir()
+    keys = f"aws_access_key_id = {s3_server.key}\naws_secret_access_key = {s3_server.secret}\n"
+    creds.write_text(f"[wxpipe-test]\n{keys}")
+    creds.chmod(0o600)
     shutil.copy(HERE / "small-recipe.yaml", work / "small-recipe.yaml")
     res = snakemake(work, "--cores", "2")
+    (work / "snakemake.out").write_text(res.stdout + res.stderr)
     if res.returncode != 0:
         logs = "\n".join(f"== {p}\n{p.read_text()[-3000:]}" for p in sorted((work / "results/logs").rglob("*.log")))
         pytest.fail(f"snakemake failed:\n{res.stderr[-6000:]}\n{logs}")
@@ -108,14 +127,53 @@ def test_layout_equals_source(run: Path, layout: str, chunks: tuple[int, int], s
     assert dst["_rechunk_done"][:].all()
 
 
-def test_copy_is_identical(run: Path) -> None:
-    src = run / "results/datasets/small.zarr"
-    dst = run / "results/sites/scratch/small.zarr"
-    files = tree_files(src)
-    assert files == [f for f in tree_files(dst) if f.name != ".wxpipe-copy.json"]
-    assert all(file_sha256(src / f) == file_sha256(dst / f) for f in files)
-    marker = json.loads((dst / ".wxpipe-copy.json").read_text())
+@pytest.mark.parametrize(("src", "dst"), [("datasets/small", "small"), ("layouts/small-ts-v3", "small-ts-v3")])
+def test_copy_is_identical(run: Path, src: str, dst: str) -> None:
+    source, copy = run / f"results/{src}.zarr", run / f"results/sites/scratch/{dst}.zarr"
+    files = tree_files(source)
+    assert files == [f for f in tree_files(copy) if f.name != ".wxpipe-copy.json"]
+    assert all(file_sha256(source / f) == file_sha256(copy / f) for f in files)
+    marker = json.loads((copy / ".wxpipe-copy.json").read_text())
     assert marker["files"] == len(files)
+
+
+@pytest.mark.parametrize("name", ["small", "small-ts"])
+def test_copy_to_s3_site(run: Path, s3_server: Any, name: str) -> None:
+    source = run / f"results/{'datasets' if name == 'small' else 'layouts'}/{name}.zarr"
+    store = S3Store(
+        "wxpipe",
+        prefix=f"wf/{name}.zarr",
+        config={"endpoint": s3_server.endpoint, "access_key_id": s3_server.key, "secret_access_key": s3_server.secret},
+        client_options={"allow_http": True},
+    )
+    for f in tree_files(source):
+        assert bytes(obstore.get(store, str(f)).bytes()) == (source / f).read_bytes()
+    record = json.loads((run / f"results/lineage/transfer/bucket/{name}.json").read_text())
+    assert record["kind"] == "copy" and record["outputs"][0]["url"] == f"s3://wxpipe/wf/{name}.zarr"
+    assert record["outputs"][0]["files"] == len(tree_files(source))
+
+
+def test_copy_to_ssh_site(run: Path) -> None:
+    source, copy = run / "results/datasets/small.zarr", run / "remote/small.zarr"
+    assert all(file_sha256(source / f) == file_sha256(copy / f) for f in tree_files(source))
+    record = json.loads((run / "results/lineage/transfer/remote/small.json").read_text())
+    assert record["outputs"][0]["url"] == f"ssh://wxpipe-test{run}/remote/small.zarr"
+
+
+def test_training_reads_the_site_copy(run: Path) -> None:
+    record = json.loads((run / "results/lineage/train/tiny.json").read_text())
+    copy = json.loads((run / "results/lineage/transfer/scratch/small.json").read_text())
+    assert copy["id"] in record["inputs"]  # it followed the copy, and read it (training_dataset in smk.py)
+
+
+def test_no_secret_in_any_output(run: Path, s3_server: Any) -> None:
+    """Logs, lineage, markers, MLflow's database, Snakemake's own files: the secret key is nowhere."""
+    leaks = [
+        p
+        for p in run.rglob("*")
+        if p.is_file() and ".aws" not in p.parts and s3_server.secret.encode() in p.read_bytes()
+    ]
+    assert leaks == []
 
 
 def test_mlflow_run_has_metrics(run: Path) -> None:
@@ -158,8 +216,8 @@ def test_lineage_resolves(run: Path) -> None:
     # every record on disk made it into the catalogue
     on_disk = [p for p in (run / "results/lineage").rglob("*.json") if ".pending" not in p.parts]
     assert len(on_disk) == len({json.loads(p.read_text())["id"] for p in on_disk}) == len(records)
-    copy = next(r for r in records.values() if r["kind"] == "copy")
-    assert copy["outputs"][0]["url"] == "file:results/sites/scratch"
+    copies = {r["outputs"][0]["url"] for r in records.values() if r["kind"] == "copy"}
+    assert "file:results/sites/scratch/small.zarr" in copies
 
 
 def test_nothing_left_to_do(run: Path) -> None:

@@ -1,14 +1,15 @@
-# Training: a small PyTorch forecaster per configured run, logged to MLflow.
+# Training: a small PyTorch forecaster per configured run, logged to MLflow. A run with `site:` reads the
+# dataset's copy at that file: site (bring the code to the data) and follows the copy's record.
 
 
 rule train_model:
     input:
-        statistics=lambda w: f"{LINEAGE}/statistics/{CFG.training[w.run].dataset}.json",
+        unpack(lambda w: smk.training_records(CFG, w.run)),
     output:
         checkpoint="results/models/{run}/checkpoint.pt",
         record=temp(f"{PENDING}/train/{{run}}.json"),
     params:
-        dataset=lambda w: f"results/datasets/{CFG.training[w.run].dataset}.zarr",
+        dataset=lambda w: smk.training_dataset(CFG, w.run),
         settings=lambda w: smk.settings(CFG, "training", w.run),
     threads: 2
     log:
@@ -22,7 +23,7 @@ rule train_model:
         "../../envs/train-cuda.yaml"
     shell:
         "wxpipe train {params.dataset:q} {output.checkpoint:q} --name {wildcards.run} --settings {params.settings:q}"
-        " --lineage {output.record:q} --upstream {input.statistics:q} 2> {log:q}"
+        " --lineage {output.record:q} --upstream {input:q} 2> {log:q}"
 
 
 rule train:

@@ -1,28 +1,29 @@
-# Copies of datasets to the sites in config, proven complete by a checksummed manifest.
+# Copies of datasets and layouts to the sites in config (file:, s3://, ssh://), each proven complete by a
+# checksummed manifest; the copy's record carries its location. Credentials never pass through here.
 
 
 rule copy_to_site:
     input:
-        statistics=f"{LINEAGE}/statistics/{{dataset}}.json",
+        upstream=lambda w: smk.transfer_source(CFG, w.site, w.name)[1],
     output:
-        record=temp(f"{PENDING}/transfer/{{site}}/{{dataset}}.json"),
+        record=temp(f"{PENDING}/transfer/{{site}}/{{name}}.json"),
     params:
-        src="results/datasets/{dataset}.zarr",
-        dst=lambda w: smk.site_path(CFG, w.site, w.dataset),
-        url=lambda w: CFG.sites[w.site].url,
+        src=lambda w: smk.transfer_source(CFG, w.site, w.name)[0],
+        dst=lambda w: smk.site_location(CFG, w.site, w.name),
+        site=lambda w: smk.site_args(CFG, w.site),
     threads: 4
     log:
-        f"{LOGS}/transfer/{{site}}/{{dataset}}.log",
+        f"{LOGS}/transfer/{{site}}/{{name}}.log",
     benchmark:
-        f"{BENCH}/transfer/{{site}}/{{dataset}}.tsv"
+        f"{BENCH}/transfer/{{site}}/{{name}}.tsv"
     resources:
         mem_mb=1000,
         runtime=120,
     conda:
         "../../envs/data.yaml"
     shell:
-        "wxpipe copy {params.src:q} {params.dst:q} --threads {threads} --url {params.url:q}"
-        " --lineage {output.record:q} --upstream {input.statistics:q} 2> {log:q}"
+        "wxpipe copy {params.src:q} {params.dst:q} --threads {threads} {params.site}"
+        " --lineage {output.record:q} --upstream {input.upstream:q} 2> {log:q}"
 
 
 rule transfer:

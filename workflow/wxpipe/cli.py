@@ -237,17 +237,34 @@ def cmd_verify(args: argparse.Namespace) -> None:
 
 
 def cmd_copy(args: argparse.Namespace) -> None:
-    from .transfer import copy_tree
+    import hashlib
 
-    s = copy_tree(args.src, args.dst, args.threads)
-    print(f"copied {s['files']} files ({s['sent_files']} sent, {s['sent_bytes']} bytes) to {args.dst}: verified")
-    location = {
-        "path": str(args.dst),
-        "url": args.url or args.dst.resolve().as_uri(),
+    from .transfer import copy, describe, open_store
+
+    opts = {
+        "endpoint_url": args.endpoint_url,
+        "region": args.region,
+        "profile": args.profile,
+        "ssh_config": args.ssh_config,
+        "transfers": args.transfers,
+    }
+    src, dst = open_store(args.src, **opts), open_store(args.dst, **opts)
+    try:
+        s = copy(src, dst, args.threads, args.verify)
+    finally:
+        src.close()
+        dst.close()
+    print(describe(s))
+    manifest = json.dumps(s["manifest"], sort_keys=True).encode()
+    location: dict[str, Any] = {
+        "path": str(dst.local_root) if dst.local_root is not None else dst.url,  # what catalogues show
+        "url": args.url or dst.url,
         "files": s["files"],
         "size": s["bytes"],
+        "manifest_sha256": hashlib.sha256(manifest).hexdigest(),
     }
-    _record(args, "copy", [location], {"source": str(args.src), "threads": args.threads})
+    params = {"source": src.url, "threads": args.threads, "transfers": args.transfers, "verify": args.verify}
+    _record(args, "copy", [location], params)
 
 
 def _tags(args: argparse.Namespace) -> dict[str, str]:
@@ -410,11 +427,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("dst", type=Path)
     p.add_argument("--max-mem", default="1GB", help="memory for the two regions compared at once")
 
-    p = add("copy", cmd_copy, "copy a dataset or layout to a site, verified by checksums")
-    p.add_argument("src", type=Path)
-    p.add_argument("dst", type=Path)
-    p.add_argument("--threads", type=int, default=4)
-    p.add_argument("--url", help="the site URL to record as this copy's location")
+    p = add("copy", cmd_copy, "copy a dataset or layout between sites (path, file:, s3://, ssh://), verified")
+    p.add_argument("src", help="a folder, or file:PATH, s3://bucket/prefix, ssh://host/abs/path")
+    p.add_argument("dst", help="the same forms; one of src and dst must be local")
+    p.add_argument("--threads", type=int, default=4, help="hashing and local copy threads (default 4)")
+    p.add_argument("--transfers", type=int, help="files in flight: S3 requests (default 32), rsync processes (2)")
+    p.add_argument("--verify", choices=["quick", "full"], default="quick", help="full: re-read every file")
+    p.add_argument("--endpoint-url", help="S3 endpoint (default: AWS for the region)")
+    p.add_argument("--region", help="S3 region (default: AWS_REGION or us-east-1)")
+    p.add_argument("--profile", help="S3 profile in the shared credentials file (default: environment keys)")
+    p.add_argument("--ssh-config", help="ssh config file for ssh:// hosts (default: WXPIPE_SSH_CONFIG or ssh's own)")
+    p.add_argument("--url", help="the location to record (default: dst)")
 
     p = add("train", cmd_train, "train a forecaster, logged to MLflow")
     p.add_argument("dataset", type=Path)

@@ -81,26 +81,75 @@ class LayoutConfig(StrictModel):
 
 
 class SiteConfig(StrictModel):
-    """Where copies go. ``file:///abs/path`` or ``file:relative/path`` (relative to the working directory)."""
+    """Where copies go: ``file:///abs/path`` or ``file:rel/path``, ``s3://bucket/prefix``, ``ssh://host/abs/path``.
 
-    url: str
+    Credentials are never part of a site: S3 keys come from the AWS environment variables or the shared
+    credentials file (``profile``), ssh keys from the user's ssh config.
+    """
+
+    url: str = pydantic.Field(description="file:PATH, s3://bucket/prefix or ssh://host/absolute/path")
+    endpoint_url: str | None = pydantic.Field(None, description="s3: the S3 endpoint (default: AWS for the region)")
+    region: str | None = pydantic.Field(None, description="s3: region (default: AWS_REGION or us-east-1)")
+    profile: str | None = pydantic.Field(None, description="s3: profile in the AWS shared credentials file")
+    ssh_config: Path | None = pydantic.Field(None, description="ssh: ssh config file (default: ssh's own)")
+    transfers: int | None = pydantic.Field(
+        None, ge=1, description="files in flight: S3 requests (default 32) or rsync processes (default 2)"
+    )
 
     @pydantic.field_validator("url")
     @classmethod
-    def _scheme(cls, url: str) -> str:
-        if not url.startswith("file:"):
-            raise ValueError(f"site url {url!r}: only file: sites are supported yet")
-        return url
+    def _url(cls, url: str) -> str:
+        from urllib.parse import urlsplit
+
+        if url.startswith("file:"):
+            if not url.removeprefix("file:").strip("/"):
+                raise ValueError(f"site url {url!r}: no path")
+            return url.rstrip("/")
+        parts = urlsplit(url)
+        if parts.scheme == "s3" and parts.netloc:
+            return url.rstrip("/")
+        if parts.scheme == "ssh" and parts.hostname and parts.path.strip("/"):
+            return url.rstrip("/")
+        raise ValueError(f"site url {url!r}: use file:PATH, s3://bucket/prefix or ssh://host/absolute/path")
+
+    @pydantic.model_validator(mode="after")
+    def _options(self) -> SiteConfig:
+        for key in ("endpoint_url", "region", "profile"):
+            if getattr(self, key) is not None and self.scheme != "s3":
+                raise ValueError(f"{key} is for s3:// sites only")
+        if self.ssh_config is not None and self.scheme != "ssh":
+            raise ValueError("ssh_config is for ssh:// sites only")
+        return self
+
+    @property
+    def scheme(self) -> str:
+        return self.url.split(":", 1)[0]
 
     @property
     def path(self) -> Path:
+        """The folder of a ``file:`` site (what a later stage on this machine reads)."""
+        if self.scheme != "file":
+            raise ValueError(f"site {self.url} is not a file: site; it has no local path")
         rest = self.url.removeprefix("file:")
         return Path(rest.removeprefix("//")) if rest.startswith("///") else Path(rest)
 
 
 class TransferConfig(StrictModel):
-    dataset: Name
+    """Copy one dataset or one layout (exactly one of the two) to a site, as ``<site>/<name>.zarr``."""
+
+    dataset: Name | None = None
+    layout: Name | None = None
     site: Name
+
+    @pydantic.model_validator(mode="after")
+    def _one(self) -> TransferConfig:
+        if (self.dataset is None) == (self.layout is None):
+            raise ValueError("give either dataset or layout")
+        return self
+
+    @property
+    def name(self) -> str:
+        return str(self.dataset or self.layout)
 
 
 class MlflowConfig(StrictModel):
@@ -112,6 +161,9 @@ class TrainingConfig(StrictModel):
     """A small forecaster: x(t+step) from x(t) and its grid neighbours, trained on one dataset."""
 
     dataset: Name
+    site: Name | None = pydantic.Field(
+        None, description="read the dataset from this file: site's copy (it must be in transfers), not results/"
+    )
     train: Period
     validation: Period
     steps: int = pydantic.Field(300, gt=0)
@@ -143,14 +195,25 @@ class Config(StrictModel):
         for name, layout in self.layouts.items():
             if layout.dataset not in self.datasets:
                 raise ValueError(f"layouts.{name}.dataset: no dataset {layout.dataset!r}")
-        for t in self.transfers:
-            if t.dataset not in self.datasets:
-                raise ValueError(f"transfers: no dataset {t.dataset!r}")
+        seen: set[tuple[str, str]] = set()
+        for i, t in enumerate(self.transfers):
+            if t.dataset is not None and t.dataset not in self.datasets:
+                raise ValueError(f"transfers.{i}.dataset: no dataset {t.dataset!r}")
+            if t.layout is not None and t.layout not in self.layouts:
+                raise ValueError(f"transfers.{i}.layout: no layout {t.layout!r}")
             if t.site not in self.sites:
-                raise ValueError(f"transfers: no site {t.site!r}")
+                raise ValueError(f"transfers.{i}.site: no site {t.site!r}")
+            if (t.site, t.name) in seen:
+                raise ValueError(f"transfers.{i}: {t.name!r} is copied to site {t.site!r} twice (same {t.name}.zarr)")
+            seen.add((t.site, t.name))
         for name, run in self.training.items():
             if run.dataset not in self.datasets:
                 raise ValueError(f"training.{name}.dataset: no dataset {run.dataset!r}")
+            if run.site is not None:
+                if run.site not in self.sites or self.sites[run.site].scheme != "file":
+                    raise ValueError(f"training.{name}.site: {run.site!r} is not a file: site in sites")
+                if not any(t.dataset == run.dataset and t.site == run.site for t in self.transfers):
+                    raise ValueError(f"training.{name}.site: no transfer of dataset {run.dataset!r} to {run.site!r}")
         if self.training and self.evaluation is None:
             raise ValueError("training runs need an evaluation section")
         return self

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import pydantic
+from typing import TYPE_CHECKING, Any
 
 from .yamlio import Location, line_of
+
+if TYPE_CHECKING:  # pydantic is imported by the code that raises its errors; a no-op `wxpipe copy` skips it
+    import pydantic
 
 
 class WxpipeError(Exception):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 from .config import Config, params_of
@@ -66,8 +67,49 @@ def settings(cfg: Config, section: str, name: str | None = None) -> str:
     return json.dumps(params_of(model), sort_keys=True)
 
 
-def site_path(cfg: Config, site: str, dataset: str) -> str:
-    return str(Path(cfg.sites[site].path) / f"{dataset}.zarr")
+def site_path(cfg: Config, site: str, name: str) -> str:
+    """Where a copy lies on a ``file:`` site (what a stage running there reads)."""
+    return str(Path(cfg.sites[site].path) / f"{name}.zarr")
+
+
+def site_location(cfg: Config, site: str, name: str) -> str:
+    """The URL of a dataset's or layout's copy at a site: ``<site url>/<name>.zarr``."""
+    return f"{cfg.sites[site].url}/{name}.zarr"
+
+
+def site_args(cfg: Config, site: str) -> str:
+    """A site's connection options for ``wxpipe copy`` (shell-quoted; never a credential)."""
+    s = cfg.sites[site]
+    opts = {
+        "--endpoint-url": s.endpoint_url,
+        "--region": s.region,
+        "--profile": s.profile,
+        "--ssh-config": s.ssh_config,
+        "--transfers": s.transfers,
+    }
+    return shlex.join(str(x) for k, v in opts.items() if v is not None for x in (k, v))
+
+
+def transfer_source(cfg: Config, site: str, name: str) -> tuple[str, str]:
+    """What the transfer of ``name`` to ``site`` copies (a dataset or a layout) and the lineage record it follows."""
+    if any(t.dataset == name and t.site == site for t in cfg.transfers):
+        return f"results/datasets/{name}.zarr", f"results/lineage/statistics/{name}.json"
+    return f"results/layouts/{name}.zarr", f"results/lineage/rechunk/{name}.json"
+
+
+def training_dataset(cfg: Config, run: str) -> str:
+    """The dataset a training run reads: the copy at its ``site`` (bring the code to the data), or the original."""
+    t = cfg.training[run]
+    return f"results/datasets/{t.dataset}.zarr" if t.site is None else site_path(cfg, t.site, t.dataset)
+
+
+def training_records(cfg: Config, run: str) -> dict[str, str]:
+    """The lineage records a training run follows: the statistics, and the copy it reads when it has a site."""
+    t = cfg.training[run]
+    records = {"statistics": f"results/lineage/statistics/{t.dataset}.json"}
+    if t.site is not None:
+        records["transfer"] = f"results/lineage/transfer/{t.site}/{t.dataset}.json"
+    return records
 
 
 def layout_parts(cfg: Config, layout: str) -> list[str]:

@@ -1,96 +1,118 @@
-"""Copies to ``file:`` sites: parallel, resumable, verified against a manifest made at the source.
+"""``file:`` sites: a folder on a file system this process can see (local disk, Lustre, GPFS).
 
-The destination is marked complete (``.wxpipe-copy.json``) only after every file verifies, so an
-interrupted copy is never mistaken for a finished one; a rerun sends only what is missing or different.
+Each file is read once, hashed and written to a temporary name beside its target, then renamed into
+place, so a file is either absent or whole after kill -9 and its bytes are checked as they are written.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import logging
 import os
-import shutil
-from collections.abc import Iterable
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import WxpipeError
-from ..fsutil import atomic_write_text, file_sha256, tree_files
-from ..progress import progress
-
-log = logging.getLogger(__name__)
-
-MARKER = ".wxpipe-copy.json"
+from ..fsutil import atomic_write_text, file_sha256
+from .base import MARKER, TEMP_TAG, Advance, Entry, Stat, Store, listed, parse_marker
 
 
-@dataclass(frozen=True)
-class Entry:
-    path: str
-    size: int
-    sha256: str
+def local_listing(root: Path) -> dict[str, Stat]:
+    out: dict[str, Stat] = {}
+    for dirpath, _dirs, files in os.walk(root):
+        rel = os.path.relpath(dirpath, root)
+        for name in files:
+            path = name if rel == "." else f"{rel}/{name}"
+            if listed(path):
+                st = os.stat(os.path.join(dirpath, name))
+                out[path] = Stat(st.st_size, str(st.st_mtime_ns))
+    return dict(sorted(out.items()))
 
 
-Manifest = list[Entry]
-
-
-def make_manifest(root: Path, threads: int = 4) -> Manifest:
-    files = [f for f in tree_files(root) if f.name != MARKER]
-    with ThreadPoolExecutor(threads) as pool:
-        sums = list(pool.map(lambda f: file_sha256(root / f), files))
-    return [Entry(str(f), (root / f).stat().st_size, s) for f, s in zip(files, sums, strict=True)]
-
-
-def _matches(path: Path, entry: Entry) -> bool:
+def read_checked(path: Path, entry: Entry) -> tuple[bytes, str]:
+    """The bytes of a source file and their SHA-256, provided they are still those of its manifest entry."""
     try:
-        return path.stat().st_size == entry.size and file_sha256(path) == entry.sha256
+        data = path.read_bytes()
     except FileNotFoundError:
-        return False
+        raise WxpipeError(f"copy: {path} vanished during the copy; run the copy again") from None
+    sha = hashlib.sha256(data).hexdigest()
+    if len(data) != entry.size or (entry.sha256 and sha != entry.sha256):
+        raise WxpipeError(f"copy: {path} changed while it was being copied; run the copy again")
+    return data, sha
 
 
-def verify_tree(root: Path, manifest: Iterable[Entry], threads: int = 4) -> list[Entry]:
-    """The entries whose file at ``root`` is missing, truncated or different."""
-    entries = list(manifest)
+def write_atomic(path: Path, data: Any) -> None:
+    """Write to a temporary name beside ``path`` and rename: after kill -9 the file is whole or absent."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}{TEMP_TAG}{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_checked(path: Path, data: Any, entry: Entry, where: str) -> str:
+    """Write fetched bytes only if they are the manifest's bytes (the check at the destination, in flight)."""
+    view = memoryview(data)
+    if len(view) != entry.size or hashlib.sha256(view).hexdigest() != entry.sha256:
+        raise WxpipeError(f"copy: {where}/{entry.path} does not match its manifest (changed at the source?)")
+    write_atomic(path, view)
+    return entry.sha256
+
+
+def copy_many(src: Path, dst: Path, entries: Sequence[Entry], threads: int, advance: Advance) -> dict[str, str]:
+    def one(e: Entry) -> str:
+        data, sha = read_checked(src / e.path, e)
+        write_atomic(dst / e.path, data)
+        advance(e.size)
+        return sha
+
     with ThreadPoolExecutor(threads) as pool:
-        ok = list(pool.map(lambda e: _matches(root / e.path, e), entries))
-    return [e for e, good in zip(entries, ok, strict=True) if not good]
+        return dict(zip([e.path for e in entries], pool.map(one, entries), strict=True))
 
 
-def _send(src: Path, dst: Path, entry: Entry) -> None:
-    target = dst / entry.path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.part{os.getpid()}")
-    shutil.copyfile(src / entry.path, tmp)
-    os.replace(tmp, target)  # a file is either absent or whole: no torn chunk after kill -9
+class LocalStore(Store):
+    def __init__(self, root: Path, url: str | None = None) -> None:
+        self.local_root = root
+        self.root = root
+        self.url = url or root.absolute().as_uri()
+
+    def listing(self) -> dict[str, Stat]:
+        return local_listing(self.root) if self.root.is_dir() else {}
+
+    def read_marker(self) -> dict[str, Any] | None:
+        try:
+            return parse_marker((self.root / MARKER).read_text(), self.url)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def write_marker(self, data: dict[str, Any]) -> None:
+        atomic_write_text(self.root / MARKER, _dumps(data))
+
+    def remove_marker(self) -> None:
+        (self.root / MARKER).unlink(missing_ok=True)
+
+    def hashes(self, paths: Sequence[str], threads: int) -> dict[str, str]:
+        def one(p: str) -> str | None:
+            try:
+                return file_sha256(self.root / p)
+            except FileNotFoundError:
+                return None
+
+        with ThreadPoolExecutor(threads) as pool:
+            sums = list(pool.map(one, paths))
+        return {p: s for p, s in zip(paths, sums, strict=True) if s is not None}
+
+    def upload(self, root: Path, entries: Sequence[Entry], threads: int, advance: Advance) -> dict[str, str]:
+        return copy_many(root, self.root, entries, threads, advance)
+
+    def download(self, entries: Sequence[Entry], root: Path, threads: int, advance: Advance) -> dict[str, str]:
+        return copy_many(self.root, root, entries, threads, advance)
 
 
-def copy_tree(src: Path, dst: Path, threads: int = 4) -> dict[str, object]:
-    """Copy ``src`` to ``dst``, verify it, then write the completion marker; returns a summary."""
-    if not src.is_dir():
-        raise WxpipeError(f"copy: source {src} is not a directory")
-    (dst / MARKER).unlink(missing_ok=True)
-    manifest = make_manifest(src, threads)
-    todo = verify_tree(dst, manifest, threads)
-    total = sum(e.size for e in todo)
-    log.info("copy %s -> %s: %d of %d files to send (%.1f MB)", src, dst, len(todo), len(manifest), total / 1e6)
-    with (
-        progress(total=total, desc="copy", unit="B", unit_scale=True) as bar,
-        ThreadPoolExecutor(threads) as pool,
-    ):
-        for e, _ in zip(todo, pool.map(lambda e: _send(src, dst, e), todo), strict=True):
-            bar.update(e.size)
-    bad = verify_tree(dst, manifest, threads)
-    if bad:
-        raise WxpipeError(f"copy {src} -> {dst}: {len(bad)} files failed verification, e.g. {bad[0].path}")
-    summary = {
-        "source": str(src),
-        "destination": str(dst),
-        "files": len(manifest),
-        "bytes": sum(e.size for e in manifest),
-        "sent_files": len(todo),
-        "sent_bytes": total,
-        "manifest": [e.__dict__ for e in manifest],
-    }
-    atomic_write_text(dst / MARKER, json.dumps(summary, indent=1) + "\n")
-    log.info("copied %d files (%d sent), verified", len(manifest), len(todo))
-    return summary
+def _dumps(data: dict[str, Any]) -> str:
+    return json.dumps(data, indent=1) + "\n"

@@ -1,0 +1,112 @@
+"""What every site backend offers the copy engine: a few primitives, so manifest, resume and verify live once.
+
+A backend lists its files with a *stamp* (what changes when a file is rewritten: the modification time in
+nanoseconds on a file system, the ETag on S3), reads and writes the completion marker, hashes stored files,
+and moves files to or from a local folder, each file atomically (whole or absent, never torn).
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+MARKER = ".wxpipe-copy.json"
+TEMP_TAG = ".wxpipe-part"  # in the names of files being written; never listed, never copied
+
+Advance = Callable[[int], None]  # called with the bytes of each file once it is safely in place
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file of a manifest: its path relative to the tree root, size in bytes and SHA-256."""
+
+    path: str
+    size: int
+    sha256: str
+
+
+Manifest = list[Entry]
+
+
+class Stat(NamedTuple):
+    size: int
+    stamp: str
+
+
+def manifest_to_json(manifest: Sequence[Entry]) -> list[dict[str, Any]]:
+    return [asdict(e) for e in manifest]
+
+
+def manifest_from_json(data: Sequence[dict[str, Any]]) -> Manifest:
+    return [Entry(str(d["path"]), int(d["size"]), str(d["sha256"])) for d in data]
+
+
+def listed(name: str) -> bool:
+    """Whether a relative path is part of a tree's content (not our marker or a half-written file)."""
+    base = name.rsplit("/", 1)[-1]
+    return base != MARKER and TEMP_TAG not in base
+
+
+def parse_marker(text: str, url: str) -> dict[str, Any] | None:
+    """The marker's content, or None when it is unreadable (then the copy counts as not complete)."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) and "manifest" in data and data.get("destination") == url else None
+
+
+class Store(ABC):
+    """A tree of files at a site: a folder here, a prefix in an S3 bucket, or a folder on an SSH host."""
+
+    url: str  #: where, for messages and lineage records; never carries a credential
+    local_root: Path | None = None  #: the folder, for a ``file:`` store
+    hashes_in_flight = True  #: upload and download hash the bytes they move (else the engine hashes after)
+
+    @abstractmethod
+    def listing(self) -> dict[str, Stat]:
+        """Every content file (relative path → size and stamp); empty when the tree does not exist."""
+
+    @abstractmethod
+    def read_marker(self) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def write_marker(self, data: dict[str, Any]) -> None:
+        """Write the completion marker atomically."""
+
+    @abstractmethod
+    def remove_marker(self) -> None: ...
+
+    @abstractmethod
+    def hashes(self, paths: Sequence[str], threads: int) -> dict[str, str]:
+        """SHA-256 of the stored bytes of each path (reads them all); missing files are left out."""
+
+    def claimed_hashes(self, paths: Sequence[str], threads: int) -> dict[str, str]:
+        """The cheapest trustworthy SHA-256 of each path: read the bytes unless the backend stores it."""
+        return self.hashes(paths, threads)
+
+    def snapshot(self) -> tuple[dict[str, Stat], dict[str, Any] | None]:
+        """Listing and marker together (a remote backend does it in one round trip)."""
+        return self.listing(), self.read_marker()
+
+    @abstractmethod
+    def upload(self, root: Path, entries: Sequence[Entry], threads: int, advance: Advance) -> dict[str, str]:
+        """Send ``root/<path>`` of each entry here; returns the SHA-256 of the bytes sent, per path hashed in flight.
+
+        An entry whose ``sha256`` is empty is not known yet: its sent bytes define it. A known one must match.
+        """
+
+    @abstractmethod
+    def download(self, entries: Sequence[Entry], root: Path, threads: int, advance: Advance) -> dict[str, str]:
+        """Fetch each entry into ``root/<path>``; returns the SHA-256 of the bytes written, per path hashed so."""
+
+    def confirm(self, listing: dict[str, Stat]) -> list[str]:
+        """Paths sent by this process whose listed stamp is not the one the write answered (none by default)."""
+        return []
+
+    def close(self) -> None:  # noqa: B027 - most backends hold nothing
+        """Release connections."""
