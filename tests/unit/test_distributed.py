@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import numpy as np
 import pytest
@@ -59,3 +60,21 @@ def test_parameter_fingerprint_sees_every_weight() -> None:
     with torch.no_grad():
         b.bias[1] += 1e-6
     assert distributed.parameters_sha256(a) != distributed.parameters_sha256(b)
+
+
+def test_an_empty_share_still_takes_part(make_dataset: Any, training_config: Any, tmp_path: Any) -> None:
+    """A rank whose share of a short global batch is empty gives a zero loss with zero gradients."""
+    from wxpipe.train.data import read_batch
+    from wxpipe.train.grid import area_weights
+    from wxpipe.train.loop import _build_model, _loss
+
+    ds = make_dataset(tmp_path / "d.zarr")
+    cfg = training_config(tmp_path)
+    model = _build_model(ds, cfg, np.arange(8))
+    batch = read_batch(ds, np.array([], dtype=np.int64), (0, 1))
+    assert batch.fields.shape == (0, 2, len(ds.latitudes), len(ds.variables))
+    weights = torch.as_tensor(area_weights(ds.latitudes), dtype=torch.float32)
+    loss = _loss(model, batch.fields, batch.dates, weights, ds.latitudes, ds.longitudes, reduce="sum")
+    loss.backward()
+    assert float(loss) == 0.0
+    assert all(p.grad is not None and not p.grad.any() for p in model.parameters())
