@@ -3,6 +3,7 @@
 # evaluate, lineage. Logic lives in the `wxpipe` package; rules only say what flows where.
 import os
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
 from wxpipe import smk
@@ -15,6 +16,12 @@ configfile: "config/config.yaml"
 
 
 CFG = validate_config(config, workflow.configfiles)
+# HPC profiles charge jobs to $WXPIPE_ACCOUNT: say so before submitting anything if it is unset
+for _var in smk.unset_account_variables(workflow):
+    raise WorkflowError(
+        f"the profile charges SLURM jobs to ${_var}, which is not set: `export {_var}=<your project>` "
+        "(e.g. project_465000123 on LUMI); see docs/sites/"
+    )
 DATASETS = list(CFG.datasets)
 LAYOUTS = list(CFG.layouts)
 RUNS = list(CFG.training)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
+from typing import Any
 
 from .config import Config, params_of
 from .create import input_files
@@ -81,3 +84,25 @@ def layout_args(cfg: Config, layout: str) -> str:
     lay = cfg.layouts[layout]
     args = f"--chunks {lay.chunks.arg()} --zarr-format {lay.zarr_format}"
     return args + (f" --shards {lay.shards.arg()}" if lay.shards else "")
+
+
+_ENV_REF = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
+
+
+def unset_account_variables(workflow: Any) -> list[str]:
+    """Environment variables that the profile's ``slurm_account`` names but the shell does not set.
+
+    The HPC profiles charge jobs to ``$WXPIPE_ACCOUNT``; Snakemake expands it when a job is submitted,
+    and an unset variable would reach ``sbatch -A`` as a literal ``$WXPIPE_ACCOUNT``. Checking the raw
+    resource values first turns that into one clear message before anything is submitted.
+    """
+    settings = workflow.resource_settings
+    tables = [settings.default_resources, *dict(settings.overwrite_resources or {}).values()]
+    missing: list[str] = []
+    for table in tables:
+        resource = dict(table or {}).get("slurm_account")
+        raw = getattr(resource, "raw", resource)
+        if isinstance(raw, str):
+            missing += [name for name in _ENV_REF.findall(raw) if name not in os.environ and name not in missing]
+    return missing
+
