@@ -26,6 +26,7 @@ DATASETS = list(CFG.datasets)
 LAYOUTS = list(CFG.layouts)
 RUNS = list(CFG.training)
 TRANSFERS = [f"{t.site}/{t.dataset}" for t in CFG.transfers]
+GPU_STACK = smk.gpu_stack()  # cuda or rocm (LUMI): the training rules' conda env and container
 LOGS = "results/logs"
 BENCH = "results/benchmarks"
 LINEAGE = "results/lineage"
@@ -37,6 +38,10 @@ wildcard_constraints:
     run=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     site=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     part=r"\d+-of-\d+",
+
+
+# With --sdm apptainer every rule runs in the data image unless it names its own (training rules).
+container: smk.container_image("data")
 
 
 localrules:

@@ -22,7 +22,9 @@ rule train_model:
         # the launch to `wxpipe train`, which starts them with srun); locally one process
         tasks=1,
     conda:
-        "../../envs/train-cuda.yaml"
+        f"../../envs/train-{GPU_STACK}.yaml"
+    container:
+        smk.container_image(f"train-{GPU_STACK}")
     shell:
         "wxpipe train {params.dataset:q} {output.checkpoint:q} --name {wildcards.run} --settings {params.settings:q}"
         " --ranks {resources.tasks} --cpus-per-rank {threads}"

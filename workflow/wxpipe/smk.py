@@ -106,3 +106,23 @@ def unset_account_variables(workflow: Any) -> list[str]:
             missing += [name for name in _ENV_REF.findall(raw) if name not in os.environ and name not in missing]
     return missing
 
+
+GPU_STACKS = ("cuda", "rocm")
+
+
+def gpu_stack() -> str:
+    """``cuda`` (Leonardo, MareNostrum 5, JUPITER; the default) or ``rocm`` (LUMI), from ``WXPIPE_GPU_STACK``.
+
+    It picks the training rules' conda env (envs/train-<stack>.yaml) and container; a typo is an
+    error rather than a silent CUDA env on an AMD machine.
+    """
+    stack = os.environ.get("WXPIPE_GPU_STACK", "cuda").strip().lower() or "cuda"
+    if stack not in GPU_STACKS:
+        raise ValueError(f"WXPIPE_GPU_STACK={stack!r}: expected one of {', '.join(GPU_STACKS)}")
+    return stack
+
+
+def container_image(name: str) -> str:
+    """The Apptainer image of a rule family (containers/<name>.def), in ``$WXPIPE_CONTAINERS`` (default
+    ``containers/``): used only with ``--sdm apptainer``, so the images live on the site's shared storage."""
+    return str(Path(os.environ.get("WXPIPE_CONTAINERS", "containers")) / f"wxpipe-{name}.sif")
