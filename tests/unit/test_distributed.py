@@ -49,7 +49,9 @@ def test_single_process_context_changes_nothing() -> None:
     assert not ctx.distributed and ctx.leader
     assert distributed.wrap(model, ctx) is model
     assert distributed.total(3.0, ctx) == 3.0
-    assert distributed.setup() == ctx  # not started by srun: no process group
+    alone = distributed.setup()  # not started by srun: no process group
+    assert (alone.rank, alone.world_size, alone.backend) == (0, 1, "")
+    assert alone.device == ("cuda:0" if torch.cuda.is_available() else "cpu")
 
 
 def test_parameter_fingerprint_sees_every_weight() -> None:

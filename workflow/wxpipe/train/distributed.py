@@ -72,9 +72,14 @@ def srun_command(
 
 
 def setup() -> Context:
-    """Join the process group when srun started this process as one of several tasks."""
+    """Join the process group when srun started this process as one of several tasks.
+
+    A GPU, when there is one, is used the same way by a single process and by each rank (untested
+    here: the test machines have no GPU).
+    """
     if not os.environ.get(LAUNCHED) or int(os.environ.get("SLURM_NTASKS", "1") or 1) <= 1:
-        return Context()
+        # one process: on the GPU when the job has one (the ranks below pick theirs by local rank)
+        return Context(device="cuda:0" if torch.cuda.is_available() else "cpu")
     from submitit.helpers import TorchDistributedEnvironment
 
     # submitit recognises a SLURM task by this marker, which its own launcher sets and srun does not
