@@ -44,8 +44,11 @@ wildcard_constraints:
 container: smk.container_image("data")
 
 
+# Stage targets only copy small JSON records and the catalogue reads them: on a cluster these run in
+# the controller rather than waiting in the queue.
 localrules:
     all,
+    lineage,
     dataset,
     statistics,
     rechunk,
