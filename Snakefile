@@ -3,6 +3,7 @@
 # evaluate, lineage. Logic lives in the `wxpipe` package; rules only say what flows where.
 import os
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
 from wxpipe import smk
@@ -15,10 +16,17 @@ configfile: "config/config.yaml"
 
 
 CFG = validate_config(config, workflow.configfiles)
+# HPC profiles charge jobs to $WXPIPE_ACCOUNT: say so before submitting anything if it is unset
+for _var in smk.unset_account_variables(workflow):
+    raise WorkflowError(
+        f"the profile charges SLURM jobs to ${_var}, which is not set: `export {_var}=<your project>` "
+        "(e.g. project_465000123 on LUMI); see docs/sites/"
+    )
 DATASETS = list(CFG.datasets)
 LAYOUTS = list(CFG.layouts)
 RUNS = list(CFG.training)
 TRANSFERS = [f"{t.site}/{t.name}" for t in CFG.transfers]
+GPU_STACK = smk.gpu_stack()  # cuda or rocm (LUMI): the training rules' conda env and container
 LOGS = "results/logs"
 BENCH = "results/benchmarks"
 LINEAGE = "results/lineage"
@@ -33,8 +41,15 @@ wildcard_constraints:
     part=r"\d+-of-\d+",
 
 
+# With --sdm apptainer every rule runs in the data image unless it names its own (training rules).
+container: smk.container_image("data")
+
+
+# Stage targets only copy small JSON records and the catalogue reads them: on a cluster these run in
+# the controller rather than waiting in the queue.
 localrules:
     all,
+    lineage,
     dataset,
     statistics,
     rechunk,

@@ -26,7 +26,9 @@ rule evaluate_model:
         mem_mb=4000,
         runtime=60,
     conda:
-        "../../envs/train-cuda.yaml"
+        f"../../envs/train-{GPU_STACK}.yaml"
+    container:
+        smk.container_image(f"train-{GPU_STACK}")
     shell:
         "wxpipe evaluate {params.dataset:q} {input.checkpoint:q} {params.out:q} --settings {params.settings:q}"
         " --lineage {output.record:q} --upstream {input.train:q} 2> {log:q}"

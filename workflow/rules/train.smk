@@ -19,10 +19,16 @@ rule train_model:
     resources:
         mem_mb=4000,
         runtime=120,
+        # data-parallel ranks: HPC profiles set one per GPU (with mpi=srun, so the SLURM plugin leaves
+        # the launch to `wxpipe train`, which starts them with srun); locally one process
+        tasks=1,
     conda:
-        "../../envs/train-cuda.yaml"
+        f"../../envs/train-{GPU_STACK}.yaml"
+    container:
+        smk.container_image(f"train-{GPU_STACK}")
     shell:
         "wxpipe train {params.dataset:q} {output.checkpoint:q} --name {wildcards.run} --settings {params.settings:q}"
+        " --ranks {resources.tasks} --cpus-per-rank {threads}"
         " --lineage {output.record:q} --upstream {input:q} 2> {log:q}"
 
 

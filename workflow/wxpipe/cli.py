@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import logging
 import os
+import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -277,11 +278,24 @@ def cmd_train(args: argparse.Namespace) -> None:
     from .config import TrainingConfig, params_of
     from .dataset import open_dataset
     from .lineage import describe_file
-    from .train import train
+    from .train import distributed, train
 
     cfg = TrainingConfig.model_validate(_settings(args.settings))
-    ds = open_dataset(args.dataset)
-    res = train(ds, cfg, args.checkpoint, args.name, {**_tags(args), "dataset_uuid": ds.uuid})
+    launch = distributed.srun_command(args.argv, args.ranks, args.cpus_per_rank)
+    if launch is not None:  # in a SLURM job: one rank per task
+        log.info("starting %d ranks: %s", args.ranks, " ".join(launch))
+        code = subprocess.call(launch, env={**os.environ, distributed.LAUNCHED: "1"})
+        if code:
+            raise WxpipeError(f"srun exited with status {code}; every rank's messages are above")
+        return
+    ctx = distributed.setup()
+    try:
+        ds = open_dataset(args.dataset)
+        res = train(ds, cfg, args.checkpoint, args.name, {**_tags(args), "dataset_uuid": ds.uuid}, ctx)
+    finally:
+        distributed.teardown(ctx)
+    if not ctx.leader:
+        return
     print(f"trained {args.name}: {json.dumps(res.metrics)}; mlflow run {res.run_id}")
     _record(
         args,
@@ -289,6 +303,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         [describe_file(args.checkpoint)],
         params_of(cfg),
         mlflow={"run_id": res.run_id, "experiment_id": res.experiment_id, "metrics": res.metrics},
+        distributed={"world_size": res.world_size, "parameters_sha256": res.parameters_sha256},
     )
 
 
@@ -444,6 +459,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--name", required=True, help="run name")
     p.add_argument("--settings", required=True, help="training settings as YAML/JSON, or @file")
+    p.add_argument("--ranks", type=int, default=1, help="in a SLURM job: data-parallel ranks started with srun")
+    p.add_argument("--cpus-per-rank", type=int, default=1, help="srun --cpus-per-task for each rank")
 
     p = add("evaluate", cmd_evaluate, "score a checkpoint against persistence")
     p.add_argument("dataset", type=Path)
@@ -465,6 +482,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # to start the same command on every rank
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shlex
 from pathlib import Path
+from typing import Any
 
 from .config import Config, params_of
 from .create import input_files
@@ -123,3 +126,45 @@ def layout_args(cfg: Config, layout: str) -> str:
     lay = cfg.layouts[layout]
     args = f"--chunks {lay.chunks.arg()} --zarr-format {lay.zarr_format}"
     return args + (f" --shards {lay.shards.arg()}" if lay.shards else "")
+
+
+_ENV_REF = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
+
+
+def unset_account_variables(workflow: Any) -> list[str]:
+    """Environment variables that the profile's ``slurm_account`` names but the shell does not set.
+
+    The HPC profiles charge jobs to ``$WXPIPE_ACCOUNT``; Snakemake expands it when a job is submitted,
+    and an unset variable would reach ``sbatch -A`` as a literal ``$WXPIPE_ACCOUNT``. Checking the raw
+    resource values first turns that into one clear message before anything is submitted.
+    """
+    settings = workflow.resource_settings
+    tables = [settings.default_resources, *dict(settings.overwrite_resources or {}).values()]
+    missing: list[str] = []
+    for table in tables:
+        resource = dict(table or {}).get("slurm_account")
+        raw = getattr(resource, "raw", resource)
+        if isinstance(raw, str):
+            missing += [name for name in _ENV_REF.findall(raw) if name not in os.environ and name not in missing]
+    return missing
+
+
+GPU_STACKS = ("cuda", "rocm")
+
+
+def gpu_stack() -> str:
+    """``cuda`` (Leonardo, MareNostrum 5, JUPITER; the default) or ``rocm`` (LUMI), from ``WXPIPE_GPU_STACK``.
+
+    It picks the training rules' conda env (envs/train-<stack>.yaml) and container; a typo is an
+    error rather than a silent CUDA env on an AMD machine.
+    """
+    stack = os.environ.get("WXPIPE_GPU_STACK", "cuda").strip().lower() or "cuda"
+    if stack not in GPU_STACKS:
+        raise ValueError(f"WXPIPE_GPU_STACK={stack!r}: expected one of {', '.join(GPU_STACKS)}")
+    return stack
+
+
+def container_image(name: str) -> str:
+    """The Apptainer image of a rule family (containers/<name>.def), in ``$WXPIPE_CONTAINERS`` (default
+    ``containers/``): used only with ``--sdm apptainer``, so the images live on the site's shared storage."""
+    return str(Path(os.environ.get("WXPIPE_CONTAINERS", "containers")) / f"wxpipe-{name}.sif")

@@ -59,6 +59,9 @@ class Batch:
 def read_batch(dataset: Dataset, starts: Sequence[int] | np.ndarray, offsets: Sequence[int]) -> Batch:
     """Read the dates the samples need in one orthogonal selection (each date once), then drop NaN samples."""
     starts = np.asarray(starts, dtype=np.int64)
+    if len(starts) == 0:  # a rank's empty share of a short global batch
+        shape = (0, len(offsets), dataset.data.shape[-1], dataset.data.shape[1])
+        return Batch(starts=starts, dates=dataset.dates[starts], fields=np.zeros(shape, dtype=np.float32))
     want = starts[:, None] + np.asarray(offsets, dtype=np.int64)[None, :]
     unique, where = np.unique(want, return_inverse=True)
     block = np.asarray(dataset.data.oindex[unique], dtype=np.float32)  # (unique, variables, 1, values)

@@ -3,6 +3,10 @@
 The run is deterministic for a given seed and thread count. Everything the evaluation needs (the
 model, its grid, its normalisation, the MLflow run) travels in the checkpoint, which is written
 atomically so a killed job never leaves a loadable half-file.
+
+Under SLURM with several tasks (see :mod:`.distributed`) every rank trains a DDP replica on its share
+of each global batch of ``batch_size`` x ranks samples; rank 0 alone validates, talks to MLflow and
+writes the checkpoint.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from ..errors import WxpipeError
 from ..fsutil import atomic_path
 from ..plots import loss_curve
 from ..progress import progress
-from . import tracking
+from . import distributed, tracking
 from .data import Batch, evenly_spaced, prefetched, read_batch, sample_starts, shuffled_batches, tendency_stdev
 from .grid import area_weights, forcings, grid_fingerprint, neighbour_indices, neighbour_offsets
 from .model import Forecaster, Hyper, safe_scale
@@ -43,6 +47,9 @@ class TrainResult:
     experiment_id: str
     metrics: dict[str, float]
     checkpoint: Path
+    rank: int = 0
+    world_size: int = 1
+    parameters_sha256: str = ""
 
 
 @dataclass
@@ -55,17 +62,34 @@ class _History:
     seconds: float = 0.0
 
 
-def train(dataset: Dataset, cfg: TrainingConfig, checkpoint: Path, run_name: str, tags: dict[str, str]) -> TrainResult:
-    """Train on ``cfg.train``, validate on ``cfg.validation``, log to MLflow, write ``checkpoint``."""
+def train(
+    dataset: Dataset,
+    cfg: TrainingConfig,
+    checkpoint: Path,
+    run_name: str,
+    tags: dict[str, str],
+    ctx: distributed.Context | None = None,
+) -> TrainResult:
+    """Train on ``cfg.train``, validate on ``cfg.validation``, log to MLflow, write ``checkpoint``.
+
+    ``ctx`` places this process among the ranks of a distributed run (default: the only one).
+    """
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
     try:
-        return _train(dataset, cfg, Path(checkpoint), run_name, tags)
+        return _train(dataset, cfg, Path(checkpoint), run_name, tags, ctx or distributed.Context())
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(dataset: Dataset, cfg: TrainingConfig, checkpoint: Path, run_name: str, tags: dict[str, str]) -> TrainResult:
+def _train(
+    dataset: Dataset,
+    cfg: TrainingConfig,
+    checkpoint: Path,
+    run_name: str,
+    tags: dict[str, str],
+    ctx: distributed.Context,
+) -> TrainResult:
     train_starts = sample_starts(dataset, cfg.train, (0, 1))
     val_starts = evenly_spaced(sample_starts(dataset, cfg.validation, (0, 1)), VALIDATION_SAMPLES)
     for name, starts, period in [("train", train_starts, cfg.train), ("validation", val_starts, cfg.validation)]:
@@ -79,7 +103,11 @@ def _train(dataset: Dataset, cfg: TrainingConfig, checkpoint: Path, run_name: st
         *(dataset.path, len(train_starts), len(val_starts), len(dataset.variables), len(dataset.latitudes)),
     )
     torch.manual_seed(cfg.seed)
-    model = _build_model(dataset, cfg, train_starts)
+    model = _build_model(dataset, cfg, train_starts).to(ctx.device)
+    if not ctx.leader:
+        history = _fit(model, dataset, cfg, train_starts, val_starts, lambda items: None, run_name, ctx)
+        last = history.train[-1][1] if history.train else float("nan")
+        return _result("", "", {"train_loss": last}, checkpoint, model, ctx)
 
     uri = cfg.mlflow.tracking_uri
     client = tracking.client(uri)
@@ -97,6 +125,7 @@ def _train(dataset: Dataset, cfg: TrainingConfig, checkpoint: Path, run_name: st
             val_starts,
             log_metrics=lambda items: tracking.log_metrics(client, run_id, items),
             name=run_name,
+            ctx=ctx,
         )
         val_loss = history.validation[-1][1]
         metrics = {
@@ -105,6 +134,7 @@ def _train(dataset: Dataset, cfg: TrainingConfig, checkpoint: Path, run_name: st
             "val_loss_persistence": history.persistence,
             "val_skill": 1.0 - val_loss / history.persistence if history.persistence > 0 else float("nan"),
             "train_seconds": history.seconds,
+            "world_size": float(ctx.world_size),
         }
         tracking.log_metrics(client, run_id, [(k, metrics[k], cfg.steps) for k in ("val_skill", "train_seconds")])
         with tempfile.TemporaryDirectory() as tmp:
@@ -143,7 +173,21 @@ def _train(dataset: Dataset, cfg: TrainingConfig, checkpoint: Path, run_name: st
         "trained in %.1f s: val_loss %.4f, persistence %.4f; wrote %s",
         *(history.seconds, val_loss, history.persistence, checkpoint),
     )
-    return TrainResult(run_id=run_id, experiment_id=experiment, metrics=metrics, checkpoint=checkpoint)
+    return _result(run_id, experiment, metrics, checkpoint, model, ctx)
+
+
+def _result(
+    run_id: str,
+    experiment: str,
+    metrics: dict[str, float],
+    checkpoint: Path,
+    model: Forecaster,
+    ctx: distributed.Context,
+) -> TrainResult:
+    """The result of one rank; every rank logs its weights' fingerprint, which must agree across ranks."""
+    sha = distributed.parameters_sha256(model)
+    log.info("rank %d/%d: parameters sha256 %s", ctx.rank, ctx.world_size, sha)
+    return TrainResult(run_id, experiment, metrics, checkpoint, ctx.rank, ctx.world_size, sha)
 
 
 def _build_model(dataset: Dataset, cfg: TrainingConfig, train_starts: np.ndarray) -> Forecaster:
@@ -188,15 +232,26 @@ def _fit(
     val_starts: np.ndarray,
     log_metrics: Callable[[list[tuple[str, float, int]]], None],
     name: str,
+    ctx: distributed.Context | None = None,
 ) -> _History:
-    """The optimisation loop; metrics are handed to ``log_metrics`` in batches, at each validation."""
+    """The optimisation loop; metrics are handed to ``log_metrics`` in batches, at each validation.
+
+    Distributed, each rank reads its share of every global batch (all ranks draw the same sequence
+    of batches from the same seed) and DDP averages the gradients; rank 0 alone validates.
+    """
+    ctx = ctx or distributed.Context()
+    net = distributed.wrap(model, ctx)
     lat, lon = dataset.latitudes, dataset.longitudes
-    weights = torch.as_tensor(area_weights(lat), dtype=torch.float32)
+    weights = torch.as_tensor(area_weights(lat), dtype=torch.float32, device=ctx.device)
     rng = np.random.default_rng(cfg.seed)
-    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
+    optimiser = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=cfg.steps, eta_min=cfg.learning_rate / 10)
     size = cfg.batch_size
-    val_batches = [read_batch(dataset, val_starts[i : i + size], (0, 1)) for i in range(0, len(val_starts), size)]
+    val_batches = (
+        [read_batch(dataset, val_starts[i : i + size], (0, 1)) for i in range(0, len(val_starts), size)]
+        if ctx.leader
+        else []
+    )
 
     history = _History(persistence=_validate(model, val_batches, weights, lat, lon, persistence=True))
     pending: list[tuple[str, float, int]] = [
@@ -206,24 +261,32 @@ def _fit(
     every = max(1, cfg.steps // VALIDATIONS)
     recent: list[float] = []
     history.validation.append((0, history.persistence))  # the untrained model is persistence
-    batches = prefetched(dataset, shuffled_batches(train_starts, size, rng), (0, 1), cfg.steps)
+    shares = (distributed.shard(b, ctx) for b in shuffled_batches(train_starts, size * ctx.world_size, rng))
+    batches = prefetched(dataset, shares, (0, 1), cfg.steps)
     started = time.perf_counter()
     bar = progress(iterable=batches, total=cfg.steps, desc=f"train {name}", unit="step")
     for step, batch in enumerate(bar, start=1):
-        if len(batch.starts):
-            model.train()
-            loss = _loss(model, batch.fields, batch.dates, weights, lat, lon)
+        samples = distributed.total(len(batch.starts), ctx)
+        if samples:
+            net.train()
+            if ctx.distributed:
+                # each rank's share of the global mean: DDP's average of the gradients is then the
+                # gradient of the mean over the whole global batch, however unevenly it was split
+                share = _loss(model, batch.fields, batch.dates, weights, lat, lon, net, reduce="sum")
+                loss = share * (ctx.world_size / samples)
+            else:
+                loss = _loss(model, batch.fields, batch.dates, weights, lat, lon)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-            recent.append(loss.detach().item())
+            recent.append(distributed.total(loss.detach().item(), ctx) / ctx.world_size)
         schedule.step()
         if recent and (step % LOG_EVERY == 0 or step == cfg.steps):
             value = float(np.mean(recent[-LOG_EVERY:]))
             history.train.append((step, value))
             pending.append(("train_loss", value, step))
             bar.set_postfix(loss=f"{value:.4f}")
-        if step % every == 0 or step == cfg.steps:
+        if ctx.leader and (step % every == 0 or step == cfg.steps):
             val = _validate(model, val_batches, weights, lat, lon)
             history.validation.append((step, val))
             pending.append(("val_loss", val, step))
@@ -235,17 +298,31 @@ def _fit(
 
 
 def _loss(
-    model: Forecaster, fields: np.ndarray, dates: np.ndarray, weights: torch.Tensor, lat: np.ndarray, lon: np.ndarray
+    model: Forecaster,
+    fields: np.ndarray,
+    dates: np.ndarray,
+    weights: torch.Tensor,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    net: torch.nn.Module | None = None,
+    reduce: str = "mean",
 ) -> torch.Tensor:
-    """Area-weighted MSE of the next state, in units of each variable's typical one-step change."""
-    x = torch.from_numpy(fields)
+    """Area-weighted MSE of the next state, in units of each variable's typical one-step change.
+
+    ``net`` is the module that runs the forward pass (the DDP wrapper when distributed); ``reduce="sum"``
+    sums the per-sample means, so an empty share still gives a (zero) loss to take part in the all-reduce.
+    """
+    x = torch.from_numpy(fields).to(weights.device)
     x0, x1 = model.normalise(x[:, 0]), model.normalise(x[:, 1])
-    pred = model(x0, torch.from_numpy(forcings(dates, lat, lon)))
-    return _weighted(pred - x1, model, weights)
+    pred = (net or model)(x0, torch.from_numpy(forcings(dates, lat, lon)).to(weights.device))
+    return _weighted(pred - x1, model, weights, reduce)
 
 
-def _weighted(err: torch.Tensor, model: Forecaster, weights: torch.Tensor) -> torch.Tensor:
-    return (((err / model.tendency) ** 2) * weights[None, :, None]).mean()
+def _weighted(err: torch.Tensor, model: Forecaster, weights: torch.Tensor, reduce: str = "mean") -> torch.Tensor:
+    squares = ((err / model.tendency) ** 2) * weights[None, :, None]
+    if reduce == "sum":
+        return squares.sum() / (squares.shape[1] * squares.shape[2])
+    return squares.mean()
 
 
 @torch.no_grad()
@@ -263,9 +340,9 @@ def _validate(
     for batch in batches:
         if len(batch.starts) == 0:
             continue
-        x = torch.from_numpy(batch.fields)
+        x = torch.from_numpy(batch.fields).to(weights.device)
         x0, x1 = model.normalise(x[:, 0]), model.normalise(x[:, 1])
-        pred = x0 if persistence else model(x0, torch.from_numpy(forcings(batch.dates, lat, lon)))
+        pred = x0 if persistence else model(x0, torch.from_numpy(forcings(batch.dates, lat, lon)).to(weights.device))
         total += float(_weighted(pred - x1, model, weights)) * len(batch.starts)
         count += len(batch.starts)
     return total / count if count else float("nan")

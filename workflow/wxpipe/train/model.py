@@ -104,7 +104,7 @@ class Forecaster(nn.Module):
         features = torch.cat(
             [
                 x,
-                diffs.reshape(b, n, -1),
+                diffs.flatten(2),  # not reshape(b, n, -1): a rank's share of a batch may be empty
                 self.offsets.reshape(1, n, -1).expand(b, -1, -1),
                 forcing,
             ],
