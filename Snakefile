@@ -45,11 +45,16 @@ wildcard_constraints:
 container: smk.container_image("data")
 
 
-# Stage targets only copy small JSON records and the catalogue reads them: on a cluster these run in
-# the controller rather than waiting in the queue.
+# Stage targets only copy small JSON records and the catalogue reads them; init, finalise, rechunk_init
+# and the statistics merge write or check metadata and read a few small files, in seconds: on a cluster
+# these run in the controller rather than waiting in the queue.
 localrules:
     all,
     lineage,
+    init,
+    finalise,
+    compute_statistics,
+    rechunk_init,
     dataset,
     statistics,
     rechunk,

@@ -33,9 +33,9 @@ REPO = HERE.parents[1]
 SMALL = REPO / "tests" / "integration"
 BIN = Path(sys.executable).parent
 SITES = ["lumi", "leonardo", "marenostrum5", "jupiter"]
-# submitted jobs of the data stages (lineage and the stage targets are local rules)
-DATA_RULES = {"demo", "init", "load", "finalise", "statistics_part", "compute_statistics"}
-DATA_RULES |= {"rechunk_init", "rechunk_part", "rechunk_layout", "copy_to_site"}
+# submitted jobs of the data stages (lineage, the stage targets, init, finalise, the statistics merge
+# and rechunk_init are local rules: metadata work of seconds, run by the controller)
+DATA_RULES = {"demo", "load", "statistics_part", "rechunk_part", "rechunk_layout", "copy_to_site"}
 
 
 @dataclass(frozen=True)
