@@ -113,3 +113,27 @@ def test_remote_hash_script(tree: Path, python: bool) -> None:
     assert res.returncode in (0, 123)
     expected = {e.path: e.sha256 for e in make_manifest(tree) if e.path in names}
     assert parse_sums(res.stdout) == expected
+
+
+class _LateStamps(LocalStore):
+    """A server that lists every object with another stamp than its write answered (rclone serve s3 lists
+    an empty ETag for a moment), and may hold other bytes than were sent."""
+
+    corrupt: str | None = None
+
+    def confirm(self, listing: dict[str, Any]) -> list[str]:
+        if self.corrupt:
+            (self.root / self.corrupt).write_bytes(b"x" * (self.root / self.corrupt).stat().st_size)
+        return sorted(listing)
+
+
+def test_listed_stamps_unlike_the_writes_are_re_read_not_failed(tree: Path, tmp_path: Path) -> None:
+    from wxpipe.errors import WxpipeError
+
+    summary = copy(LocalStore(tree), _LateStamps(tmp_path / "a.zarr"), threads=2)
+    assert summary["sent_files"] == 31 and verify_tree(tmp_path / "a.zarr", make_manifest(tree)) == []
+    bad = _LateStamps(tmp_path / "b.zarr")
+    bad.corrupt = "data/4.0.0.0"  # same size, other bytes: only reading them finds it
+    with pytest.raises(WxpipeError, match=r"1 files failed verification, e.g. data/4.0.0.0"):
+        copy(LocalStore(tree), bad, threads=2)
+    assert not (tmp_path / "b.zarr" / MARKER).exists()

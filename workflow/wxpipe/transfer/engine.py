@@ -205,7 +205,13 @@ def _verify(
 ) -> None:
     """Every file present with its size; every sent file (every file, when full) with its checksum."""
     bad = [e.path for e in manifest if (st := listing.get(e.path)) is None or st.size != e.size]
-    bad += dst.confirm(listing)
+    # a listed stamp other than the one the upload got: re-read, since some servers list an object before
+    # its ETag is known (rclone serve s3 lists "" for a moment); only content that differs is bad
+    suspect = {e.path: e.sha256 for e in manifest if e.path in set(dst.confirm(listing)) and e.path not in bad}
+    if suspect:
+        log.info("re-reading %d files whose listed stamp differs from the upload's", len(suspect))
+        got = dst.hashes(list(suspect), threads)
+        bad += [p for p, sha in suspect.items() if got.get(p) != sha]
     doubt = sent if full else [e for e in sent if e.path not in checked]  # unsent files were read in to_send
     if doubt:
         log.info("verifying %d files at %s", len(doubt), dst.url)
