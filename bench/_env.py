@@ -37,14 +37,19 @@ def wxpipe_exe() -> str:
     return found
 
 
+def fresh_venv(venv: Path) -> list[str]:
+    """Create (or empty) the venv ``venv`` of a tool compared against; return its pip install command."""
+    python = shutil.which("python3.11") or sys.executable
+    subprocess.run([python, "-m", "venv", "--clear", str(venv)], check=True)
+    return [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+
+
 def ensure_anemoi_venv() -> str:
     """Create ``bench/.venv-anemoi`` with anemoi-datasets when missing; return the installed version."""
     stamp = ANEMOI_VENV / ".bench-installed"
     if not stamp.exists():
         log.info("creating %s with anemoi-datasets %s (about 70 s)", ANEMOI_VENV, ANEMOI_PIN)
-        python = shutil.which("python3.11") or sys.executable
-        subprocess.run([python, "-m", "venv", "--clear", str(ANEMOI_VENV)], check=True)
-        pip = [str(ANEMOI_PYTHON), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+        pip = fresh_venv(ANEMOI_VENV)
         pinned = subprocess.run([*pip, f"anemoi-datasets[create]=={ANEMOI_PIN}", *ANEMOI_PACKAGES])
         if pinned.returncode != 0:
             log.warning("anemoi-datasets==%s did not install; trying the newest release", ANEMOI_PIN)
@@ -178,9 +183,7 @@ def ensure_rechunker_venv() -> str:
     stamp = RECHUNKER_VENV / ".bench-installed"
     if not stamp.exists():
         log.info("creating %s with rechunker %s, zarr<3 and dask", RECHUNKER_VENV, RECHUNKER_PIN)
-        python = shutil.which("python3.11") or sys.executable
-        subprocess.run([python, "-m", "venv", "--clear", str(RECHUNKER_VENV)], check=True)
-        pip = [str(RECHUNKER_PYTHON), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+        pip = fresh_venv(RECHUNKER_VENV)
         subprocess.run([*pip, *RECHUNKER_PACKAGES], check=True)
         stamp.write_text("ok\n")
     (RECHUNKER_VENV / ".gitignore").write_text("*\n")  # keep the venv out of `git status`

@@ -38,6 +38,7 @@ from ._env import (
     ensure_anemoi_venv,
     machine,
     profile_cli,
+    profile_head,
     replace_section,
     revision,
     run_timed,
@@ -418,18 +419,10 @@ def _report(c: Context, f: Figures, missed: list[str], prof_text: str) -> str:
             "in `bench/work/create/wxpipe-create-profile.txt`):",
             "",
             "```",
-            *_profile_head(prof_text, 15),
+            *profile_head(prof_text, 15),
             "```",
         ]
     return "\n".join(out)
-
-
-def _profile_head(text: str, n: int) -> list[str]:
-    lines = text.splitlines()
-    start = next((i for i, ln in enumerate(lines) if ln.strip().startswith("ncalls")), 0)
-    head = [ln.rstrip() for ln in lines[start : start + n + 1]]
-    total = next((ln.strip() for ln in lines if "function calls" in ln), "")
-    return [total, *head]
 
 
 def main(argv: list[str] | None = None) -> None:
