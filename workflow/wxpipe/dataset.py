@@ -255,11 +255,10 @@ def part_dates(path: str | Path, part: Part) -> range:
     return part.dates(data.shape[0], write_unit(data))
 
 
-def direct_codec(path: Path, data: zarr.Array) -> Any:
-    """The codec of ``data``'s chunk files when they can be read and written without zarr-python
-    (Zarr v2, one chunk spans every variable, member and point, no filters, C order, "." keys):
-    a numcodecs codec, False for uncompressed chunks, None when zarr-python must do it."""
-    if data.metadata.zarr_format != 2 or data.chunks[1:] != data.shape[1:]:
+def chunk_file_codec(path: Path, data: zarr.Array) -> Any:
+    """The codec of ``data``'s chunk files when wxpipe can read and write them itself (Zarr v2, no filters,
+    C order, "." keys): a numcodecs codec, False for uncompressed chunks, None when zarr-python must do it."""
+    if data.metadata.zarr_format != 2:
         return None
     import numcodecs
 
@@ -267,6 +266,14 @@ def direct_codec(path: Path, data: zarr.Array) -> Any:
     if spec["filters"] is not None or spec["order"] != "C" or spec.get("dimension_separator", ".") != ".":
         return None
     return numcodecs.get_codec(spec["compressor"]) if spec["compressor"] else False
+
+
+def direct_codec(path: Path, data: zarr.Array) -> Any:
+    """:func:`chunk_file_codec` for the default layout, where one chunk spans every variable, member and
+    point (chunk files hold whole dates): what date-wise reads and writes need."""
+    if data.chunks[1:] != data.shape[1:]:
+        return None
+    return chunk_file_codec(path, data)
 
 
 def read_dates(ds: Dataset, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:

@@ -19,7 +19,6 @@ process; :func:`verify` compares a layout with its source region by region.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import shutil
 import uuid as uuidlib
@@ -32,7 +31,7 @@ from typing import Any
 import numpy as np
 import zarr
 
-from .dataset import Dataset, Part, array, codecs, read, read_dates
+from .dataset import Dataset, Part, array, chunk_file_codec, codecs, read, read_dates
 from .errors import WxpipeError
 from .fsutil import atomic_path
 from .progress import progress
@@ -313,21 +312,14 @@ class _ChunkFiles:
     encoding thread cost more than the work. Edge chunks are stored whole, padded with NaN, as Zarr does."""
 
     path: Path
-    codec: Any
+    codec: Any  # numcodecs codec, or False for uncompressed chunks
     chunks: tuple[int, ...]
     dtype: np.dtype[Any]
 
     @classmethod
     def of(cls, path: Path, data: zarr.Array) -> _ChunkFiles | None:
-        if data.metadata.zarr_format != 2 or data.shards:
-            return None
-        spec = json.loads((path / "data" / ".zarray").read_text())
-        if spec["filters"] is not None or spec["order"] != "C" or spec.get("dimension_separator", ".") != ".":
-            return None
-        import numcodecs
-
-        codec = numcodecs.get_codec(spec["compressor"]) if spec["compressor"] else None
-        return cls(path, codec, tuple(data.chunks), np.dtype(data.dtype))
+        codec = chunk_file_codec(path, data)
+        return None if codec is None else cls(path, codec, tuple(data.chunks), np.dtype(data.dtype))
 
     def write(self, slab: np.ndarray, r: Region, pool: ThreadPoolExecutor) -> None:
         """Write the target chunks of region ``r``, whose data is ``slab``, with the pool's threads."""
@@ -347,7 +339,7 @@ class _ChunkFiles:
             else np.empty(self.chunks, self.dtype)
         )
         piece[: block.shape[0], ..., : block.shape[3]] = block
-        raw = piece.tobytes() if self.codec is None else self.codec.encode(piece)
+        raw = piece.tobytes() if self.codec is False else self.codec.encode(piece)
         with atomic_path(self.path / "data" / key) as tmp:
             tmp.write_bytes(raw)
 
