@@ -189,3 +189,21 @@ def test_threads_write_the_same_bytes(tmp_path: Path, archive: Path) -> None:
             tmp_path / f"three.zarr/data/{i}.0.0.0"
         ).read_bytes()
     assert three.attrs["build_complete"] is True
+
+
+def test_flags_follow_writes_in_any_order(tmp_path: Path, archive: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Flags are flushed in batches over the span written since the last flush: dates flagged by an
+    earlier batch stay flagged, dates inside the span but not written stay unflagged."""
+    store = tmp_path / "d.zarr"
+    create.init(_recipe(tmp_path, archive), store)
+    n = len(dataset.open_dataset(store).dates)
+    monkeypatch.setattr(dataset.Writer, "FLUSH_CHUNKS", 2)
+    writer = dataset.Writer(store)
+    block = np.zeros((1, *writer.data.shape[1:]), np.float32)
+    order = [5, 1, 0, 3, n - 1]  # flushes after (5, 1), after (0, 3), then at close
+    for i in order:
+        writer.write(i, block)
+    writer.close()
+    expected = np.zeros(n, bool)
+    expected[order] = True
+    assert np.array_equal(dataset.loaded(store), expected)

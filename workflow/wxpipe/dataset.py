@@ -326,10 +326,10 @@ class Writer:
     more than encoding. Other layouts (v3, shards) go through zarr-python.
     """
 
-    # flags are written in batches (each write is a round trip through zarr): every few seconds or
-    # chunks, so an interrupted part loses little finished work
+    # flags are written in batches (each write is a round trip through zarr, ~20 ms): every few seconds
+    # or many chunks, so an interrupted part loses little finished work
     FLUSH_SECONDS = 2.0
-    FLUSH_CHUNKS = 16
+    FLUSH_CHUNKS = 256
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -367,11 +367,13 @@ class Writer:
 
     def _flush(self) -> None:
         if self._written:
-            done = read(self.flags)
-            for r in self._written:
-                done[r.start : r.stop] = True
+            # only the span written since the last flush: reading every flag chunk each time made a
+            # load part quadratic in the dataset's length (one flag chunk per write unit)
             lo, hi = min(r.start for r in self._written), max(r.stop for r in self._written)
-            self.flags[lo:hi] = done[lo:hi]
+            done = read(self.flags, slice(lo, hi))
+            for r in self._written:
+                done[r.start - lo : r.stop - lo] = True
+            self.flags[lo:hi] = done
             self._written.clear()
         self._flushed = time.monotonic()
 

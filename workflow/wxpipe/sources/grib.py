@@ -100,6 +100,9 @@ class Message(Header):
 
 
 Memo = dict[tuple[object, ...], Header]
+# one memo per process: a header's keys follow from its fingerprint alone, and every thread's and
+# every date's files repeat the same few headers (dict updates are atomic under the GIL)
+_HEADERS: Memo = {}
 
 
 def split_messages(data: bytes, path: Path) -> list[tuple[int, memoryview]]:
@@ -179,11 +182,11 @@ def _header(h: Any, data_time: np.datetime64) -> Header:
     )
 
 
-def _message(msg: memoryview, h: Any, memo: Memo) -> Message:
+def _message(msg: memoryview, h: Any) -> Message:
     key, data_time = _fingerprint(msg, h)
-    if key not in memo:
-        memo[key] = _header(h, data_time)
-    head = memo[key]
+    if key not in _HEADERS:
+        _HEADERS[key] = _header(h, data_time)
+    head = _HEADERS[key]
     return Message(**vars(head), valid=data_time + head.lead, data_time=data_time)
 
 
@@ -197,10 +200,9 @@ class GribFile:
     _values: dict[int, np.ndarray] = field(default_factory=dict)
 
     @classmethod
-    def scan(cls, path: Path, memo: Memo | None = None) -> GribFile:
+    def scan(cls, path: Path) -> GribFile:
         """Index every message of ``path``; the file is read once, in one piece."""
         out = cls(path)
-        memo = {} if memo is None else memo
         try:
             data = path.read_bytes()
         except FileNotFoundError:
@@ -209,7 +211,7 @@ class GribFile:
             for _, msg in split_messages(data, path):
                 h = eccodes.codes_new_from_message(msg)
                 out.handles.append(h)
-                out.messages.append(_message(msg, h, memo))
+                out.messages.append(_message(msg, h))
         except (eccodes.CodesInternalError, ValueError, KeyError, IndexError) as exc:
             out.close()
             raise WxpipeError(f"{path}: not a readable GRIB file ({exc})") from None
@@ -258,11 +260,10 @@ class GribCache:
 
     def __init__(self) -> None:
         self._files: dict[Path, GribFile] = {}
-        self._headers: Memo = {}  # kept across dates: archives repeat their headers
 
     def get(self, path: Path) -> GribFile:
         if path not in self._files:
-            self._files[path] = GribFile.scan(path, self._headers)
+            self._files[path] = GribFile.scan(path)
         return self._files[path]
 
     def clear(self) -> None:
