@@ -326,10 +326,10 @@ class Writer:
     more than encoding. Other layouts (v3, shards) go through zarr-python.
     """
 
-    # flags are written in batches (each write is a round trip through zarr, ~20 ms): every few seconds
-    # or many chunks, so an interrupted part loses little finished work
+    # flags are written in batches (each write is a round trip through zarr): every few seconds or
+    # chunks, so an interrupted part loses little finished work
     FLUSH_SECONDS = 2.0
-    FLUSH_CHUNKS = 256
+    FLUSH_CHUNKS = 16
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -366,15 +366,17 @@ class Writer:
             self._flush()
 
     def _flush(self) -> None:
-        if self._written:
-            # only the span written since the last flush: reading every flag chunk each time made a
-            # load part quadratic in the dataset's length (one flag chunk per write unit)
-            lo, hi = min(r.start for r in self._written), max(r.stop for r in self._written)
-            done = read(self.flags, slice(lo, hi))
-            for r in self._written:
-                done[r.start - lo : r.stop - lo] = True
-            self.flags[lo:hi] = done
-            self._written.clear()
+        # each run of adjacent written ranges is set in one write, nothing read back (reading every flag
+        # chunk at each flush made a load part quadratic in the dataset's length)
+        spans: list[list[int]] = []
+        for r in sorted(self._written, key=lambda r: r.start):
+            if spans and spans[-1][1] == r.start:
+                spans[-1][1] = r.stop
+            else:
+                spans.append([r.start, r.stop])
+        for lo, hi in spans:
+            self.flags[lo:hi] = True
+        self._written.clear()
         self._flushed = time.monotonic()
 
 
