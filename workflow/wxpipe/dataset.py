@@ -380,7 +380,6 @@ class Writer:
         self._written.clear()
         self._flushed = time.monotonic()
 
-
     def _set_flags(self, lo: int, hi: int) -> None:
         """Flag dates ``lo:hi``: whole flag chunks are written as files, like the data (a zarr-python call
         costs ~20 ms, a small file well under 1 ms), anything else through zarr."""
