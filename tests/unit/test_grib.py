@@ -146,3 +146,36 @@ def test_nans_refused_unless_allowed(tmp_path: Path) -> None:
     pattern = str(tmp_path / "{date:strftime(%Y%m%d%H)}.grib2")
     with pytest.raises(WxpipeError, match=r"date 2021-06-01T18:00:00: NaN values in 2t"):
         create.create(_recipe(tmp_path, [{"grib": {"path": pattern, "param": ["2t"]}}]), tmp_path / "ds.zarr")
+
+
+@pytest.mark.parametrize("edition", [1, 2])
+def test_headers_saved_by_init_serve_other_processes(
+    tmp_path: Path, edition: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A load job starts from the headers ``init`` resolved (same fingerprint, same keys), and ignores them
+    when they come from another ecCodes."""
+    from wxpipe.sources import grib
+
+    for i, d in enumerate(DATES):
+        blob = _message(f"regular_ll_sfc_grib{edition}", d, _values(i), shortName="2t")
+        blob += _message(f"regular_ll_pl_grib{edition}", d, _values(i + 9), shortName="t", level=500)
+        (tmp_path / f"{_name(d)}.grib").write_bytes(blob)
+    pattern = str(tmp_path / "{date:strftime(%Y%m%d%H)}.grib")
+    recipe = _recipe(
+        tmp_path,
+        [
+            {"grib": {"path": pattern, "param": ["2t"]}},
+            {"grib": {"path": pattern, "param": ["t"], "levtype": "pl", "levelist": [500]}},
+        ],
+    )
+    monkeypatch.setattr(grib, "_HEADERS", {})
+    create.init(recipe, tmp_path / "ds.zarr")
+    resolved = dict(grib._HEADERS)
+    assert len(resolved) == 2
+    saved = tmp_path / "ds.zarr" / create.GRIB_HEADERS
+    monkeypatch.setattr(grib, "_HEADERS", {})
+    assert grib.load_headers(saved) == 2
+    assert resolved == grib._HEADERS
+    monkeypatch.setattr(grib, "_HEADERS", {})
+    monkeypatch.setattr(grib, "_eccodes_id", lambda: "another ecCodes")
+    assert grib.load_headers(saved) == 0 and grib._HEADERS == {}

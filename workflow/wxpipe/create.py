@@ -22,6 +22,7 @@ from .dataset import Part
 from .errors import WxpipeError
 from .progress import progress
 from .recipe import AccumulationsSource, Forcings, GribSource, Recipe, SourceSpec, load_recipe
+from .sources import grib
 from .sources.base import FieldSource
 from .sources.forcings import ForcingsSource
 from .sources.grib import GribCache, GribReader
@@ -29,6 +30,8 @@ from .timeutil import iso, seconds
 from .yamlio import Location
 
 log = logging.getLogger(__name__)
+# GRIB headers resolved by ``init``, for the load jobs (build bookkeeping, like the loaded flags)
+GRIB_HEADERS = "_build_grib_headers.json"
 
 Grid = tuple[np.ndarray, np.ndarray, list[int], str | float]
 
@@ -226,6 +229,7 @@ def init(recipe_path: str | Path, store: str | Path) -> None:
             variables_metadata=inputs.metadata(),
             constant_fields=inputs.constant_fields(),
         )
+    grib.save_headers(Path(store) / GRIB_HEADERS)
 
 
 def load(recipe_path: str | Path, store: str | Path, part: Part, threads: int = 1, resume: bool = False) -> range:
@@ -240,6 +244,7 @@ def load(recipe_path: str | Path, store: str | Path, part: Part, threads: int = 
     """
     recipe = load_recipe(recipe_path)
     ds = dataset.open_dataset(store)
+    grib.load_headers(Path(store) / GRIB_HEADERS)
     chunk = dataset.write_unit(ds.data)
     rng = part.dates(len(ds.dates), chunk)
     done = dataset.loaded(store) if resume else np.zeros(len(ds.dates), dtype=bool)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import glob
+import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,7 @@ import eccodes
 import numpy as np
 
 from ..errors import WxpipeError
+from ..fsutil import atomic_write_text
 from ..recipe import AccumulationsSource, GribSource
 from ..timeutil import iso, seconds, to_datetime
 
@@ -103,6 +106,41 @@ Memo = dict[tuple[object, ...], Header]
 # one memo per process: a header's keys follow from its fingerprint alone, and every thread's and
 # every date's files repeat the same few headers (dict updates are atomic under the GIL)
 _HEADERS: Memo = {}
+
+
+# ecCodes loads a concept table (paramId, shortName, units) the first time a process asks for it: ~0.1 s
+# each, so every load job would pay ~0.5 s before its first field. ``init`` saves the headers it resolved
+# next to the store and the load jobs start from them (same ecCodes and definitions, else ignored).
+def _eccodes_id() -> str:
+    return f"{eccodes.codes_get_api_version()} {os.environ.get('ECCODES_DEFINITION_PATH', '')}"
+
+
+def save_headers(path: Path) -> None:
+    """Write the headers resolved so far in this process to ``path`` (JSON; nothing when there are none)."""
+    if not _HEADERS:
+        return
+    rows: list[Any] = []
+    for key, h in list(_HEADERS.items()):
+        fields: dict[str, Any] = {**vars(h), "lead": int(h.lead // _SECOND)}
+        rows.append([[f"b:{k.hex()}" if isinstance(k, bytes) else k for k in key], fields])
+    atomic_write_text(path, json.dumps({"eccodes": _eccodes_id(), "headers": rows}))
+
+
+def load_headers(path: Path) -> int:
+    """Start from the headers another process saved with :func:`save_headers`; how many were taken."""
+    try:
+        data = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return 0
+    if not isinstance(data, dict) or data.get("eccodes") != _eccodes_id():
+        return 0
+    for key, fields in data["headers"]:
+        k = tuple(bytes.fromhex(x[2:]) if isinstance(x, str) and x.startswith("b:") else x for x in key)
+        _HEADERS.setdefault(k, Header(**{**fields, "lead": np.timedelta64(fields["lead"], "s")}))
+    return len(data["headers"])
+
+
+_SECOND = np.timedelta64(1, "s")
 
 
 def split_messages(data: bytes, path: Path) -> list[tuple[int, memoryview]]:
