@@ -106,6 +106,7 @@ Memo = dict[tuple[object, ...], Header]
 # one memo per process: a header's keys follow from its fingerprint alone, and every thread's and
 # every date's files repeat the same few headers (dict updates are atomic under the GIL)
 _HEADERS: Memo = {}
+_SECOND = np.timedelta64(1, "s")
 
 
 # ecCodes loads a concept table (paramId, shortName, units) the first time a process asks for it: ~0.1 s
@@ -138,9 +139,6 @@ def load_headers(path: Path) -> int:
         k = tuple(bytes.fromhex(x[2:]) if isinstance(x, str) and x.startswith("b:") else x for x in key)
         _HEADERS.setdefault(k, Header(**{**fields, "lead": np.timedelta64(fields["lead"], "s")}))
     return len(data["headers"])
-
-
-_SECOND = np.timedelta64(1, "s")
 
 
 def split_messages(data: bytes, path: Path) -> list[tuple[int, memoryview]]:
