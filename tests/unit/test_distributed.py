@@ -78,5 +78,5 @@ def test_an_empty_share_still_takes_part(make_dataset: Any, training_config: Any
     weights = torch.as_tensor(area_weights(ds.latitudes), dtype=torch.float32)
     loss = _loss(model, batch.fields, batch.dates, weights, ds.latitudes, ds.longitudes, reduce="sum")
     loss.backward()
-    assert float(loss) == 0.0
+    assert loss.item() == 0.0
     assert all(p.grad is not None and not p.grad.any() for p in model.parameters())
