@@ -207,7 +207,8 @@ def _verify(
     bad = [e.path for e in manifest if (st := listing.get(e.path)) is None or st.size != e.size]
     # a listed stamp other than the one the upload got: re-read, since some servers list an object before
     # its ETag is known (rclone serve s3 lists "" for a moment); only content that differs is bad
-    suspect = {e.path: e.sha256 for e in manifest if e.path in set(dst.confirm(listing)) and e.path not in bad}
+    restamped = set(dst.confirm(listing))
+    suspect = {e.path: e.sha256 for e in manifest if e.path in restamped and e.path not in bad}
     if suspect:
         log.info("re-reading %d files whose listed stamp differs from the upload's", len(suspect))
         got = dst.hashes(list(suspect), threads)
