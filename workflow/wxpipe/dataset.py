@@ -268,6 +268,13 @@ def chunk_file_codec(path: Path, data: zarr.Array) -> Any:
     return numcodecs.get_codec(spec["compressor"]) if spec["compressor"] else False
 
 
+def write_chunk_file(file: Path, codec: Any, chunk: np.ndarray) -> None:
+    """Encode one whole chunk with a :func:`chunk_file_codec` codec (False: raw bytes) and write it atomically."""
+    raw = chunk.tobytes() if codec is False else codec.encode(chunk)
+    with atomic_path(file) as tmp:
+        tmp.write_bytes(raw)
+
+
 def direct_codec(path: Path, data: zarr.Array) -> Any:
     """:func:`chunk_file_codec` for the default layout, where one chunk spans every variable, member and
     point (chunk files hold whole dates): what date-wise reads and writes need."""
@@ -353,9 +360,7 @@ class Writer:
                 piece = block[lo : lo + step]
                 if len(piece) < step:  # the last chunk of the array is stored whole, padded
                     piece = np.concatenate([piece, np.full((step - len(piece), *piece.shape[1:]), np.nan, piece.dtype)])
-                raw = piece.tobytes() if self._codec is False else self._codec.encode(piece)
-                with atomic_path(self.path / "data" / f"{(first + lo) // step}.0.0.0") as tmp:
-                    tmp.write_bytes(raw)
+                write_chunk_file(self.path / "data" / f"{(first + lo) // step}.0.0.0", self._codec, piece)
         with self._lock:
             self._written.append(range(first, first + len(block)))
             if len(self._written) >= self.FLUSH_CHUNKS or time.monotonic() - self._flushed > self.FLUSH_SECONDS:
@@ -388,10 +393,8 @@ class Writer:
             self.flags[lo:hi] = True
             return
         chunk = np.ones(step, dtype=bool)  # the array's last chunk is stored whole, like every other
-        raw = chunk.tobytes() if self._flag_codec is False else self._flag_codec.encode(chunk)
         for k in range(lo // step, -(-hi // step)):
-            with atomic_path(self.path / self.flags.path / str(k)) as tmp:
-                tmp.write_bytes(raw)
+            write_chunk_file(self.path / self.flags.path / str(k), self._flag_codec, chunk)
 
 
 def write_dates(path: str | Path, first: int, block: np.ndarray) -> None:

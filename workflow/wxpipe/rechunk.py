@@ -31,9 +31,8 @@ from typing import Any
 import numpy as np
 import zarr
 
-from .dataset import Dataset, Part, array, chunk_file_codec, codecs, read, read_dates
+from .dataset import Dataset, Part, array, chunk_file_codec, codecs, read, read_dates, write_chunk_file
 from .errors import WxpipeError
-from .fsutil import atomic_path
 from .progress import progress
 
 log = logging.getLogger(__name__)
@@ -339,9 +338,7 @@ class _ChunkFiles:
             else np.empty(self.chunks, self.dtype)
         )
         piece[: block.shape[0], ..., : block.shape[3]] = block
-        raw = piece.tobytes() if self.codec is False else self.codec.encode(piece)
-        with atomic_path(self.path / "data" / key) as tmp:
-            tmp.write_bytes(raw)
+        write_chunk_file(self.path / "data" / key, self.codec, piece)
 
 
 def _flag(flags: zarr.Array, p: Plan, r: Region, value: bool) -> None:
