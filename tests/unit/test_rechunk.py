@@ -17,7 +17,7 @@ import zarr
 
 from wxpipe.dataset import Dataset, Part, array, read
 from wxpipe.errors import WxpipeError
-from wxpipe.fsutil import tree_size
+from wxpipe.fsutil import tree_files, tree_size
 from wxpipe.rechunk import DONE, Layout, done, init, parse_extent, parse_size, plan, rechunk, verify, write_part
 from wxpipe.summary import summary
 
@@ -179,11 +179,13 @@ def test_part_resumes_after_kill(tmp_path: Path, make_dataset: Callable[..., Dat
     with pytest.raises(WxpipeError, match="not written yet"):
         verify(src.path, dst)
 
+    (dst / "data" / ".0.0.0.0.tmp4242").write_bytes(b"")  # what a kill inside a chunk write leaves
     res = subprocess.run([*part[:-1], "1GB", "--resume"], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert f"{n_units - flagged} to write" in res.stderr
     res = subprocess.run([WXPIPE, "verify", str(src.path), str(dst)], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+    assert not [f for f in tree_files(dst) if ".tmp" in f.name]  # verify, once every unit is written, clears them
     np.testing.assert_array_equal(Dataset(dst).data[:], src.data[:])
 
 

@@ -61,9 +61,12 @@ def test_kill_then_rerun_is_byte_identical(tmp_path: Path) -> None:
 
     flagged = {i for i, ok in enumerate(dataset.loaded(store)) if ok}
     before = {f: (store / "data" / f).stat().st_mtime_ns for f in _chunks(store)}
+    (store / "data" / ".3.0.0.0.tmp4242").write_bytes(b"")  # what a kill inside a chunk write leaves
     create.load(recipe_path, store, dataset.Part(1, 1), resume=True)
     dataset.finalise(store)
     assert _chunks(store) == _chunks(clean)
+    counted = [zarr.open_group(str(p), mode="r").attrs["total_number_of_files"] for p in (store, clean)]
+    assert counted[0] == counted[1]
     kept = {f for f, t in before.items() if not f.startswith(".") and (store / "data" / f).stat().st_mtime_ns == t}
     assert {int(f.split(".")[0]) for f in kept} >= flagged  # resume did not rewrite finished chunks
     assert flags.attrs["variables"] == zarr.open_group(str(clean), mode="r").attrs["variables"]

@@ -423,8 +423,10 @@ def finalise(path: str | Path) -> Dataset:
     if absent:
         shown = ", ".join(absent[:10]) + (f" and {len(absent) - 10} more" if len(absent) > 10 else "")
         raise WxpipeError(f"{path}: {len(absent)} dates not loaded: {shown}")
-    from .fsutil import tree_size
+    from .fsutil import remove_temps, tree_size
 
+    if removed := remove_temps(Path(path)):
+        log.info("%s: removed %d temporary files left by interrupted writers", path, removed)
     size, files = tree_size(Path(path))
     root.attrs.update({"build_complete": True, "total_size": size, "total_number_of_files": files})
     return Dataset(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,24 @@ def atomic_path(path: Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+_TEMP = re.compile(r"\..+\.tmp\d+")
+
+
+def remove_temps(root: Path) -> int:
+    """Delete what killed writers left of :func:`atomic_path` under ``root``; call only when no writer runs.
+
+    A SIGKILL skips the ``finally`` that removes the temporary name; the final name was never
+    written, so the leftover is garbage that would otherwise be counted, listed and transferred.
+    """
+    removed = 0
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            if _TEMP.fullmatch(name):
+                Path(dirpath, name).unlink(missing_ok=True)
+                removed += 1
+    return removed
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -33,6 +33,7 @@ import zarr
 
 from .dataset import Dataset, Part, array, chunk_file_codec, codecs, read, read_dates, write_chunk_file
 from .errors import WxpipeError
+from .fsutil import remove_temps
 from .progress import progress
 
 log = logging.getLogger(__name__)
@@ -369,6 +370,8 @@ def verify(src: str | Path, dst: str | Path, max_mem: int = 1_000_000_000) -> in
         flags = done(dst)
         if not flags.all():
             raise WxpipeError(f"{dst}: {int((~flags).sum())} of {flags.size} target chunks not written yet")
+        if removed := remove_temps(Path(dst)):
+            log.info("%s: removed %d temporary files left by interrupted parts", dst, removed)
     p = plan(b.data.shape, Layout.of(b.data), max_mem // 3)  # both sides, and what reading them needs
     regions = p.regions()
     for r in progress(iterable=regions, desc="verify", unit="region"):
