@@ -288,3 +288,29 @@ def test_direct_chunk_reads_equal_zarr(tmp_path: Path, make_dataset: Callable[..
     for start, stop in [(0, 20), (3, 9), (4, 5), (19, 20)]:
         np.testing.assert_array_equal(read_dates(ds, start, stop), read(ds.data, slice(start, stop)))
     assert np.isnan(read_dates(ds, 4, 5)).all()
+
+
+@pytest.mark.parametrize(("command", "threads"), [("statistics", "1"), ("train", "unset")])
+def test_data_commands_start_numpy_without_blas_threads(
+    tmp_path: Path, make_dataset: Callable[..., Dataset], command: str, threads: str
+) -> None:
+    """A data command sets OPENBLAS_NUM_THREADS=1 before numpy loads (its spinning threads cost every job
+    ~0.1 s of CPU); training keeps the site's BLAS threads. ``main`` runs in a fresh interpreter."""
+    import os
+    import subprocess
+    import sys
+
+    ds = make_dataset(tmp_path / "ds.zarr", n_dates=8, missing=())
+    code = (
+        "import os, sys; from wxpipe.cli import main\n"
+        "assert 'numpy' not in sys.modules\n"
+        "try: main(sys.argv[1:])\n"
+        "except BaseException: pass  # train fails on its settings, after the choice was made\n"
+        "print('BLAS', os.environ.get('OPENBLAS_NUM_THREADS', 'unset'))"
+    )
+    args = [str(ds.path)]
+    if command == "train":
+        args += [str(tmp_path / "x.pt"), "--name", "x", "--settings", "{}"]
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    res = subprocess.run([sys.executable, "-c", code, command, *args], capture_output=True, text=True, env=env)
+    assert f"BLAS {threads}" in res.stdout, res.stdout + res.stderr
