@@ -96,23 +96,27 @@ def zarr_read(store: Path) -> float:
     return time.perf_counter() - t0
 
 
-def in_process(store: Path, start: str, end: str, threads: int) -> float:
-    """Seconds of :func:`wxpipe.statistics.compute` over the period, timed inside a fresh child Python
-    (imports and opening excluded; a child so that the bench's own state does not slow it). The child tunes
-    malloc as the CLI does (``wxpipe._malloc.keep_freed_buffers``): without it the pass takes about twice as
-    long, every block faulting in fresh pages."""
+def in_process(store: Path, start: str, end: str, threads: int) -> tuple[float, float]:
+    """Seconds of :func:`wxpipe.statistics.compute` over the period, timed inside a fresh child Python, and
+    the seconds of numba's one-off start before it (its import and the load of the cached kernels,
+    :func:`wxpipe._kernels.warm`). Imports, opening and numba's start are excluded from the pass: the CLI row
+    holds them. A child so that the bench's own state does not slow it. The child tunes malloc as the CLI
+    does (``wxpipe._malloc.keep_freed_buffers``): without it the pass takes about twice as long, every block
+    faulting in fresh pages."""
     code = (
         "import datetime as dt, sys, time; from wxpipe._malloc import keep_freed_buffers; keep_freed_buffers(); "
         "from wxpipe.dataset import Dataset; from wxpipe.statistics import compute; "
+        "t = time.perf_counter(); from wxpipe._kernels import warm; warm(); t = time.perf_counter() - t; "
         "ds = Dataset(sys.argv[1]); t0 = time.perf_counter(); "
         "start, end = (dt.datetime.fromisoformat(a) for a in sys.argv[2:4]); "
         "compute(ds, start, end, False, None, None, int(sys.argv[4])); "
-        "print(time.perf_counter() - t0)"
+        "print(time.perf_counter() - t0, t)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, str(store), start, end, str(threads)], capture_output=True, text=True, check=True
     )
-    return float(out.stdout.strip().splitlines()[-1])
+    took, start_s = out.stdout.strip().splitlines()[-1].split()
+    return float(took), float(start_s)
 
 
 def wx(*args: str | Path) -> list[str]:
@@ -126,6 +130,7 @@ class Round:
     cli: Timed
     inproc: float
     inproc1: float
+    numba_start: float
     parts_wall: float
     parts: list[Timed]
     merge: Timed
@@ -143,8 +148,8 @@ def measure_round(r: int, store: Path, period: list[str], repeat: int) -> Round:
     zr = zarr_read(store)
     log.info("%s: (b) wxpipe statistics (CLI), then in-process compute", tag)
     cli = run_timed(wx("statistics", store, *period), logs / "statistics.log")
-    inproc = in_process(store, period[1], period[3], THREADS)
-    inproc1 = in_process(store, period[1], period[3], 1)
+    inproc, numba_start = in_process(store, period[1], period[3], THREADS)
+    inproc1, _ = in_process(store, period[1], period[3], 1)
     log.info("%s: (c) wxpipe statistics-part x 2 at once, statistics-merge", tag)
     outs = [work / f"part-{i}-of-2.npz" for i in (1, 2)]
     cmds = [wx("statistics-part", store, "--part", f"{i}/2", "--out", outs[i - 1], *period) for i in (1, 2)]
@@ -153,7 +158,7 @@ def measure_round(r: int, store: Path, period: list[str], repeat: int) -> Round:
         parts = list(pool.map(run_timed, cmds, [logs / f"part-{i}-of-2.log" for i in (1, 2)]))
     parts_wall = time.perf_counter() - t0
     merge = run_timed(wx("statistics-merge", store, *outs, *period), logs / "merge.log")
-    return Round(bare, zr, cli, inproc, inproc1, parts_wall, parts, merge)
+    return Round(bare, zr, cli, inproc, inproc1, numba_start, parts_wall, parts, merge)
 
 
 def run(n_dates: int = 1000, n_points: int = 40320, repeat: int = 2, profile: bool = False) -> list[str]:
@@ -217,7 +222,7 @@ def _report(
             f"`wxpipe.statistics.compute` in-process, {THREADS} threads (the CLI's default)",
             med([r.inproc for r in rounds]),
             None,
-            "`compute()` timed inside a child Python (malloc tuned as the CLI), imports excluded",
+            "`compute()` timed inside a child Python (malloc tuned as the CLI), imports and numba's start excluded",
         ),
         (
             "`wxpipe.statistics.compute` in-process, 1 thread",
@@ -258,6 +263,8 @@ def _report(
         f"| CLI fixed cost (CLI wall minus in-process compute), s | "
         f"{med([r.cli.wall - r.inproc for r in rounds]):.2f} | "
         f"{per_round(lambda r: r.cli.wall - r.inproc)} | |",
+        f"| of which numba's start (import, cached kernels loaded), s | "
+        f"{med([r.numba_start for r in rounds]):.2f} | {per_round(lambda r: r.numba_start)} | |",
         f"| parts path (2 parts + merge) MB/s ÷ bare read MB/s | "
         f"{med([r.bare / r.parts_total for r in rounds]):.2f} | {per_round(lambda r: r.bare / r.parts_total)} | |",
         f"| CLI CPU s ÷ wall s | {med([r.cli.cpu / r.cli.wall for r in rounds]):.2f} | "

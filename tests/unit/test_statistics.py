@@ -48,6 +48,19 @@ def test_matches_numpy_with_offsets_and_constants() -> None:
     np.testing.assert_array_equal(m.maximum, ref.max(axis=1))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_sums_equal_numpy_float64(dtype: type) -> None:
+    from wxpipe._kernels import shifted_sums
+
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((4, 2 * 1001 + 1)) * 50 + 300).astype(dtype)[:, ::2]  # strided, odd length
+    shift = np.array([300.0, 0.0, -7.5, 1e4])
+    s1, s2 = shifted_sums(x, shift)
+    y = x.astype(np.float64) - shift[:, None]
+    np.testing.assert_allclose(s1, y.sum(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(s2, (y * y).sum(axis=1), rtol=1e-12)
+
+
 def test_nans_are_excluded_and_flagged() -> None:
     rng = np.random.default_rng(2)
     x = rng.standard_normal((2, 1000))

@@ -85,10 +85,12 @@ class Moments:
         """Moments of ``block`` shaped (variables, samples); NaNs are excluded, counted and flagged.
 
         The shift is the mean of a strided sample rounded to float32, so ``x - shift`` is exact in
-        float64 and small: one subtraction, one sum and one dot product give the mean and M2 without
-        cancellation, at a few passes over the data. A constant row gets exactly its value as mean
-        and a zero M2. Blocks with NaNs take a slower masked path.
+        float64 and small: the sums of ``x - shift`` and of its squares (one compiled pass,
+        :func:`~wxpipe._kernels.shifted_sums`) give the mean and M2 without cancellation. A constant
+        row gets exactly its value as mean and a zero M2. Blocks with NaNs take a slower masked path.
         """
+        from ._kernels import shifted_sums  # here: numba's import (~0.5 s) is for the passes alone, not the merge
+
         n = block.shape[1]
         mn = block.min(axis=1, initial=np.inf) if n else np.full(block.shape[0], np.inf)
         if np.isnan(mn).any() or n == 0:
@@ -97,9 +99,9 @@ class Moments:
         mn = mn.astype(np.float64)
         sample = block[:, :: max(1, n // 512)]
         shift = sample.mean(axis=1, dtype=np.float64).astype(np.float32).astype(np.float64)
-        y = np.subtract(block, shift[:, None], dtype=np.float64)
-        offset = y.sum(axis=1) / n
-        m2 = np.maximum(np.einsum("ij,ij->i", y, y) - n * offset * offset, 0.0)
+        s1, s2 = shifted_sums(block, shift)
+        offset = s1 / n
+        m2 = np.maximum(s2 - n * offset * offset, 0.0)
         return cls._finish(
             np.full(block.shape[0], n, np.int64), np.zeros(block.shape[0], np.int64), mn, mx, shift, offset, m2
         )
