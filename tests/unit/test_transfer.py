@@ -74,6 +74,15 @@ def test_changed_source_is_re_hashed_and_re_sent(tree: Path, tmp_path: Path) -> 
     assert (dst / "data/2.0.0.0").read_bytes() == b"new bytes"
 
 
+def test_a_file_only_added_at_the_source_is_sent(tree: Path, tmp_path: Path) -> None:
+    dst = tmp_path / "site/src.zarr"
+    copy_tree(tree, dst)
+    (tree / "data/extra.0.0.0").write_bytes(b"one more chunk")  # every other file as the marker recorded it
+    summary = copy_tree(tree, dst)
+    assert summary["sent_files"] == 1 and summary["files"] == 32
+    assert (dst / "data/extra.0.0.0").read_bytes() == b"one more chunk"
+
+
 def test_interrupted_copy_leaves_no_marker_and_no_torn_file(tree: Path, tmp_path: Path) -> None:
     dst = LocalStore(tmp_path / "site/src.zarr")
     calls = {"n": 0}

@@ -9,18 +9,18 @@ them on the heap (memory stays bounded: the same few buffers are reused).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 
 
 def keep_freed_buffers(mmap_threshold: int = 64 << 20, trim_threshold: int = 256 << 20) -> bool:
-    """Tune glibc's malloc; a no-op (False) on other C libraries."""
-    name = ctypes.util.find_library("c")
+    """Tune glibc's malloc; a no-op (False) on other C libraries.
+
+    The process's own symbols hold the C library's (``dlopen(NULL)``): no ``find_library``, which runs
+    ``ldconfig -p`` in a subprocess (~50 ms at every command's start)."""
     try:
-        libc = ctypes.CDLL(name or "libc.so.6")
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, mmap_threshold)) and bool(mallopt(_M_TRIM_THRESHOLD, trim_threshold))

@@ -13,8 +13,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from ._malloc import keep_freed_buffers
 from .errors import WxpipeError
 
@@ -30,6 +28,8 @@ Handler = Callable[[argparse.Namespace], None]
 
 def _settings(text: str) -> dict[str, Any]:
     """Settings as YAML/JSON text, or ``@file``."""
+    import yaml  # here: ~40 ms of import that `wxpipe copy` (a no-op rerun) does without
+
     data = yaml.safe_load(Path(text[1:]).read_text() if text.startswith("@") else text)
     if not isinstance(data, dict):
         raise WxpipeError(f"settings must be a mapping, got {text[:60]!r}")

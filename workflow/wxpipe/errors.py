@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .yamlio import Location, line_of
-
-if TYPE_CHECKING:  # pydantic is imported by the code that raises its errors; a no-op `wxpipe copy` skips it
+if TYPE_CHECKING:  # pydantic and yaml are imported by the code that raises their errors; `wxpipe copy` skips them
     import pydantic
+
+    from .yamlio import Location
 
 
 class WxpipeError(Exception):
@@ -23,6 +23,8 @@ def validation_error(
     prefix: Location = (),
 ) -> WxpipeError:
     """Rewrite a pydantic error as ``file:line: key.path: message`` lines."""
+    from .yamlio import line_of
+
     out = []
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not _is_union_tag(p))

@@ -10,7 +10,9 @@
    when the backend hashes the bytes it writes, otherwise by hashing it at the destination.
 4. Only then is the marker written, with the manifest and the stamps of the verified files.
 
-``verify="full"`` hashes every source file and re-reads every destination file, trusting no stamp.
+A rerun that finds both sides as the marker recorded them (same files, sizes and stamps) stops after the two
+listings: nothing is hashed, sent or written. ``verify="full"`` hashes every source file and re-reads every
+destination file, trusting no stamp.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ def source_manifest(
     src: Store,
     listing: dict[str, Stat],
     previous: dict[str, Any] | None,
+    old: Manifest,
     dst_listing: dict[str, Stat],
     threads: int,
     full: bool,
@@ -43,14 +46,14 @@ def source_manifest(
 
     A local file vouched for by the previous copy's marker (same size and mtime) keeps its checksum; a file the
     destination lacks (or holds with another size) is sent anyway, so it is hashed from the bytes sent
-    (``UNKNOWN`` until then); the rest is hashed here.
+    (``UNKNOWN`` until then); the rest is hashed here. ``old`` is the previous marker's manifest.
     """
     if src.local_root is None:
         return _remote_source_manifest(src, listing, threads, full)
     known: dict[str, str] = {}
     if previous and previous.get("source") == src.url and not full:
         stamps = previous.get("source_stamps", {})
-        for e in manifest_from_json(previous["manifest"]):
+        for e in old:
             st = listing.get(e.path)
             if st is not None and st.size == e.size and stamps.get(e.path) == st.stamp:
                 known[e.path] = e.sha256
@@ -87,11 +90,12 @@ def to_send(
     manifest: Manifest,
     listing: dict[str, Stat],
     previous: dict[str, Any] | None,
+    old: Manifest,
     threads: int,
     full: bool,
 ) -> Manifest:
     """The entries the destination lacks or holds with other bytes."""
-    old_sha = {e.path: e.sha256 for e in manifest_from_json(previous["manifest"])} if previous else {}
+    old_sha = {e.path: e.sha256 for e in old}
     old_stamps: dict[str, str] = previous.get("stamps", {}) if previous else {}
     present = [e for e in manifest if (st := listing.get(e.path)) is not None and st.size == e.size]
     doubt = [
@@ -141,11 +145,12 @@ def copy(src: Store, dst: Store, threads: int = 4, verify: Verify = "quick") -> 
         dst_listing, previous = remote.result()
     if not src_listing:
         raise WxpipeError(f"copy: {src.url} holds no files")
-    manifest = source_manifest(src, src_listing, previous, dst_listing, threads, full)
-    todo = to_send(dst, manifest, dst_listing, previous, threads, full)
-    if not todo and previous and not full and _unchanged(previous, src, manifest, src_listing, dst_listing):
+    old = manifest_from_json(previous["manifest"]) if previous else []
+    if previous and not full and _unchanged(previous, old, src, src_listing, dst_listing):
         log.info("%s is complete and unchanged: nothing to send", dst.url)
         return {**previous, "sent_files": 0, "sent_bytes": 0, "seconds": round(time.monotonic() - t0, 3)}
+    manifest = source_manifest(src, src_listing, previous, old, dst_listing, threads, full)
+    todo = to_send(dst, manifest, dst_listing, previous, old, threads, full)
     if previous is not None:
         dst.remove_marker()
     sent_bytes = sum(e.size for e in todo)
@@ -183,15 +188,21 @@ def copy(src: Store, dst: Store, threads: int = 4, verify: Verify = "quick") -> 
 
 
 def _unchanged(
-    previous: dict[str, Any], src: Store, manifest: Manifest, src_listing: dict[str, Stat], dst_listing: dict[str, Stat]
+    previous: dict[str, Any], old: Manifest, src: Store, src_listing: dict[str, Stat], dst_listing: dict[str, Stat]
 ) -> bool:
-    """Whether the marker already describes exactly this manifest, source and destination (then nothing to write)."""
-    return (
-        previous.get("source") == src.url
-        and manifest_from_json(previous["manifest"]) == manifest
-        and previous.get("stamps") == {e.path: dst_listing[e.path].stamp for e in manifest}
-        and previous.get("source_stamps") == {e.path: src_listing[e.path].stamp for e in manifest}
-    )
+    """Whether the marker already describes this source and destination: the same files, sizes and stamps on
+    both sides as when it was verified (then nothing is hashed, sent or written). A remote source must still
+    be a complete copy (its own marker present)."""
+    stamps, src_stamps = previous.get("stamps", {}), previous.get("source_stamps", {})
+    if previous.get("source") != src.url or len(src_listing) != len(old):
+        return False
+    for e in old:
+        s, d = src_listing.get(e.path), dst_listing.get(e.path)
+        if s is None or d is None or s.size != e.size or d.size != e.size:
+            return False
+        if s.stamp != src_stamps.get(e.path) or d.stamp != stamps.get(e.path):
+            return False
+    return src.local_root is not None or src.read_marker() is not None
 
 
 def _verify(
