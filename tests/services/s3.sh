@@ -8,7 +8,13 @@ set -euo pipefail
 ACTION="$1"; KIND="$2"; DIR="$3"; PORT="$4"
 mkdir -p "$DIR/data"
 if [ "$ACTION" = stop ]; then
-  [ -f "$DIR/pid" ] && kill "$(cat "$DIR/pid")" 2>/dev/null; rm -f "$DIR/pid"; exit 0
+  if [ -f "$DIR/pid" ]; then
+    pid="$(cat "$DIR/pid")"; kill "$pid" 2>/dev/null || true
+    # weed mini may take seconds to stop its servers: wait, then make sure (its ports are fixed)
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true; rm -f "$DIR/pid"
+  fi
+  exit 0
 fi
 : "${AWS_ACCESS_KEY_ID:?s3.sh needs AWS_ACCESS_KEY_ID}" "${AWS_SECRET_ACCESS_KEY:?s3.sh needs AWS_SECRET_ACCESS_KEY}"
 up() { curl -s -o /dev/null "http://127.0.0.1:$PORT/" 2>/dev/null || (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }

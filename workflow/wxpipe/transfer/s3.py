@@ -9,12 +9,12 @@ Clients always get an explicit endpoint, region and keys, short timeouts and few
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
@@ -107,17 +107,20 @@ class S3Store(Store):
         except Exception as exc:
             raise self._fail(what, exc) from None
 
-    def _run(self, what: str, jobs: Sequence[Callable[[], Awaitable[None]]]) -> None:
-        async def main() -> None:
-            sem = asyncio.Semaphore(self.transfers)
+    def _each(self, what: str, job: Callable[[T], None], items: Sequence[T]) -> None:
+        """``job(item)`` for every item, ``transfers`` at a time; the first failure cancels what has not started.
 
-            async def one(job: Callable[[], Awaitable[None]]) -> None:
-                async with sem:
-                    await job()
-
-            await asyncio.gather(*(one(j) for j in jobs))
-
-        self._call(what, lambda: asyncio.run(main()))
+        Threads calling obstore's blocking API: it releases the GIL while a request is in flight, and a thread
+        per request in flight costs the client about half the CPU of asyncio's per-request futures and
+        thread hand-offs (measured: 4 100 uploads of 256 KiB, 5.3 against 8.6 CPU s), CPU the S3 server on
+        the same node needs.
+        """
+        pool = ThreadPoolExecutor(self.transfers)
+        try:
+            for fut in as_completed([pool.submit(job, item) for item in items]):
+                self._call(what, fut.result)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def listing(self) -> dict[str, Stat]:
         import obstore
@@ -161,14 +164,10 @@ class S3Store(Store):
 
         out: dict[str, str] = {}
 
-        def job(p: str) -> Callable[[], Awaitable[None]]:
-            async def go() -> None:
-                data = await (await obstore.get_async(self.store, p)).bytes_async()
-                out[p] = await asyncio.to_thread(lambda: hashlib.sha256(memoryview(data)).hexdigest())
+        def one(p: str) -> None:
+            out[p] = hashlib.sha256(memoryview(obstore.get(self.store, p).bytes())).hexdigest()
 
-            return go
-
-        self._run("reading objects to hash them", [job(p) for p in paths])
+        self._each("reading objects to hash them", one, paths)
         return out
 
     def claimed_hashes(self, paths: Sequence[str], threads: int) -> dict[str, str]:
@@ -176,15 +175,11 @@ class S3Store(Store):
 
         out: dict[str, str] = {}
 
-        def job(p: str) -> Callable[[], Awaitable[None]]:
-            async def go() -> None:
-                res = await obstore.get_async(self.store, p, options={"head": True})
-                if sha := res.attributes.get(META):
-                    out[p] = str(sha)
+        def one(p: str) -> None:
+            if sha := obstore.get(self.store, p, options={"head": True}).attributes.get(META):
+                out[p] = str(sha)
 
-            return go
-
-        self._run("reading object checksums", [job(p) for p in paths])
+        self._each("reading object checksums", one, paths)
         return out
 
     def upload(self, root: Path, entries: Sequence[Entry], threads: int, advance: Advance) -> dict[str, str]:
@@ -192,19 +187,14 @@ class S3Store(Store):
 
         sums: dict[str, str] = {}
 
-        def job(e: Entry) -> Callable[[], Awaitable[None]]:
-            async def go() -> None:
-                data, sha = await asyncio.to_thread(read_checked, root / e.path, e)
-                res = await obstore.put_async(
-                    self.store, e.path, data, attributes={META: sha}, use_multipart=len(data) > MULTIPART
-                )
-                self.etags[e.path] = _etag(res["e_tag"])
-                sums[e.path] = sha
-                advance(e.size)
+        def one(e: Entry) -> None:
+            data, sha = read_checked(root / e.path, e)
+            res = obstore.put(self.store, e.path, data, attributes={META: sha}, use_multipart=len(data) > MULTIPART)
+            self.etags[e.path] = _etag(res["e_tag"])
+            sums[e.path] = sha
+            advance(e.size)
 
-            return go
-
-        self._run("upload", [job(e) for e in entries])
+        self._each("upload", one, entries)
         return sums
 
     def download(self, entries: Sequence[Entry], root: Path, threads: int, advance: Advance) -> dict[str, str]:
@@ -212,15 +202,11 @@ class S3Store(Store):
 
         sums: dict[str, str] = {}
 
-        def job(e: Entry) -> Callable[[], Awaitable[None]]:
-            async def go() -> None:
-                data = await (await obstore.get_async(self.store, e.path)).bytes_async()
-                sums[e.path] = await asyncio.to_thread(write_checked, root / e.path, data, e, self.url)
-                advance(e.size)
+        def one(e: Entry) -> None:
+            sums[e.path] = write_checked(root / e.path, obstore.get(self.store, e.path).bytes(), e, self.url)
+            advance(e.size)
 
-            return go
-
-        self._run("download", [job(e) for e in entries])
+        self._each("download", one, entries)
         return sums
 
     def confirm(self, listing: dict[str, Stat]) -> list[str]:
