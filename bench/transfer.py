@@ -25,6 +25,7 @@ import shutil
 import socket
 import statistics as stats
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -83,6 +84,9 @@ def timed(cmd: Sequence[str], env: dict[str, str], log_path: Path) -> float:
 
 def run(repeat: int = 3, server: str = "seaweed") -> list[str]:
     venv_bin = str(Path(wxpipe_exe()).parent)
+    # an installed wxpipe is byte-compiled (pip does it); this editable tree may hold stale .pyc files that a
+    # PYTHONDONTWRITEBYTECODE environment never refreshes: compile it, so the CLI starts as an install's does
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "workflow" / "wxpipe")], check=True)
     tree = ensure_tree(BASE / "tree")
     for f in tree.rglob("*"):  # warm the page cache: every tool reads the source from memory
         if f.is_file():
