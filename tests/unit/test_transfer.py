@@ -146,3 +146,28 @@ def test_listed_stamps_unlike_the_writes_are_re_read_not_failed(tree: Path, tmp_
     with pytest.raises(WxpipeError, match=r"1 files failed verification, e.g. data/4.0.0.0"):
         copy(LocalStore(tree), bad, threads=2)
     assert not (tmp_path / "b.zarr" / MARKER).exists()
+
+
+def test_s3_requests_stop_at_the_first_failure_and_name_the_site() -> None:
+    import time
+
+    from wxpipe.errors import WxpipeError
+    from wxpipe.transfer.credentials import Credentials
+    from wxpipe.transfer.s3 import S3Store
+
+    store = S3Store(
+        "s3://bucket/p", "http://127.0.0.1:9", transfers=2, credentials=Credentials("KEYID-unit", "SECRET-unit")
+    )  # never contacted
+    ran: list[int] = []
+
+    def job(i: int) -> None:
+        if i == 3:
+            raise OSError("connection reset by peer (SECRET-unit)")
+        time.sleep(0.01)
+        ran.append(i)
+
+    with pytest.raises(WxpipeError) as err:
+        store._each("upload", job, range(1000))
+    assert "s3://bucket/p" in str(err.value) and "upload failed" in str(err.value)
+    assert "SECRET-unit" not in str(err.value)  # the server's words are scrubbed of credentials
+    assert len(ran) < 100  # what had not started was cancelled (all 1000 would take 5 s)
