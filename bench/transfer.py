@@ -11,6 +11,8 @@ Each round, alternating tools so neither always finds a warmer cache:
 (c) local → ssh: one ``rsync -a`` over ssh against ``wxpipe copy`` (rsync + remote sha256sum verification);
 (d) no-op reruns of (c): ``rsync -a`` again against ``wxpipe copy`` again on the complete copy.
 
+Every copy stays on disk until the run ends (~6 GiB a round: keep 20 GiB free for 3 rounds).
+
 Targets: rclone ÷ wxpipe ≥ 1.5 both ways on S3; rsync ÷ wxpipe ≥ 0.9 to ssh; wxpipe's no-op rerun no slower
 than rsync's (ratio ≥ 1.0). Medians over the rounds; the machine is shared, so compare ratios, not seconds.
 """
@@ -155,11 +157,11 @@ def run(repeat: int = 3, server: str = "seaweed") -> list[str]:
                     close_master()
                 figures[name].append(timed(cmd, env, logs / f"r{r}-{name}.log"))
                 log.info("  %s: %.2f s", name, figures[name][-1])
-            for d in [out / f"r{r}-{x}" for x in ("rclone-down", "wxpipe-down", "rsync", "wxpipe-ssh")]:
-                shutil.rmtree(d, ignore_errors=True)
-            for d in (s3dir / "data" / BUCKET / f"r{r}-rclone", s3dir / "data" / BUCKET / f"r{r}-wxpipe"):
-                shutil.rmtree(d, ignore_errors=True)
+            # the copies stay until the run ends (~6 GiB a round): ext4 skips inodes freed in the last 60-300 s
+            # when it allocates new ones, so deleting 16 000 files here made the next round's creates scan past
+            # them (a download's system time swung from 2 to 9 s)
     finally:
+        shutil.rmtree(out, ignore_errors=True)
         subprocess.run([str(SERVICES / "s3.sh"), "stop", server, str(s3dir), s3port], check=False)
         subprocess.run([str(SERVICES / "sshd.sh"), "stop", str(sshdir), sshport], check=False)
         shutil.rmtree(s3dir, ignore_errors=True)
