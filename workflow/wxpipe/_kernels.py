@@ -43,7 +43,7 @@ def shifted_sums(block: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def warm() -> None:
-    """Compile the kernels, or load them from the cache: numba's one-off start (~0.5 s with a warm
+    """Compile the kernels, or load them from the cache: numba's one-off start (~0.8 s with a warm
     cache), which the first call pays otherwise."""
     for dtype in (np.float32, np.float64):
         shifted_sums(np.zeros((1, 1), dtype), np.zeros(1))

@@ -89,7 +89,7 @@ class Moments:
         :func:`~wxpipe._kernels.shifted_sums`) give the mean and M2 without cancellation. A constant
         row gets exactly its value as mean and a zero M2. Blocks with NaNs take a slower masked path.
         """
-        from ._kernels import shifted_sums  # here: numba's import (~0.5 s) is for the passes alone, not the merge
+        from ._kernels import shifted_sums  # here: numba's start (~0.8 s) is for the passes alone, not the merge
 
         n = block.shape[1]
         mn = block.min(axis=1, initial=np.inf) if n else np.full(block.shape[0], np.inf)
