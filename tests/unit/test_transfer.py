@@ -124,6 +124,37 @@ def test_remote_hash_script(tree: Path, python: bool) -> None:
     assert parse_sums(res.stdout) == expected
 
 
+@pytest.mark.parametrize(
+    ("line", "first"),
+    [
+        ("", "aes128-gcm@openssh.com"),  # OpenSSH's order (chacha20 first): AES-GCM is asked for first
+        ("Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com", "aes256-gcm@openssh.com"),
+        ("Ciphers chacha20-poly1305@openssh.com,aes256-ctr", None),  # no AES-GCM allowed: untouched
+        ("Ciphers aes256-ctr,aes128-gcm@openssh.com", None),  # the user's own order: untouched
+    ],
+)
+def test_ssh_asks_for_aes_gcm_first_within_the_configured_ciphers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str, first: str | None
+) -> None:
+    """Read from ``ssh -G`` with a real config file (no connection is made)."""
+    from wxpipe.transfer import ssh
+
+    config = tmp_path / "ssh_config"
+    config.write_text(f"Host site\n  HostName 127.0.0.1\n  {line}\n")
+    base = ["ssh", "-F", str(config)]
+    monkeypatch.setattr(ssh, "_has_aes", lambda: True)
+    allowed = ssh.subprocess.run([*base, "-G", "site"], capture_output=True, text=True, check=True).stdout
+    allowed_set = {c for ln in allowed.splitlines() if ln.startswith("ciphers ") for c in ln.split()[1].split(",")}
+    opts = ssh.cipher_options(base, "site")
+    if first is None:
+        assert opts == []
+    else:
+        assert opts[0] == "-o" and opts[1].startswith(f"Ciphers={first},")
+        assert set(opts[1].removeprefix("Ciphers=").split(",")) == allowed_set  # reordered, nothing added
+    monkeypatch.setattr(ssh, "_has_aes", lambda: False)
+    assert ssh.cipher_options(base, "site") == []
+
+
 class _LateStamps(LocalStore):
     """A server that lists every object with another stamp than its write answered (rclone serve s3 lists
     an empty ETag for a moment), and may hold other bytes than were sent."""

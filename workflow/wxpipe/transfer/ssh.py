@@ -3,6 +3,8 @@
 ``host`` is resolved by ssh itself, so aliases, users, ports, keys and jump hosts come from the user's ssh
 config; the site's ``ssh_config`` key (or ``WXPIPE_SSH_CONFIG``) names another config file (``ssh -F``).
 ssh runs with ``BatchMode=yes`` and a connect timeout, so a missing key or an unreachable host fails fast.
+Where ssh would pick chacha20-poly1305 (OpenSSH's default first choice) and AES-GCM is allowed, AES-GCM is asked
+for first on CPUs with AES instructions: it costs each end ~40% less CPU per byte (see :func:`cipher_options`).
 rsync writes each file under a temporary name and renames it, so a file is never torn. The remote side
 needs a POSIX shell, GNU find, xargs and sha256sum (any Linux login node).
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import threading
@@ -79,6 +82,40 @@ def control_dir() -> Path | None:
     return folder
 
 
+AES_GCM = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+
+
+def _has_aes() -> bool:
+    """Whether this CPU has AES instructions (x86 ``aes`` flag, arm64 ``aes`` feature)."""
+    try:
+        with open("/proc/cpuinfo", "rb") as f:
+            head = f.read(1 << 15)
+    except OSError:  # no /proc (macOS): its x86-64 and arm64 CPUs all have them
+        return True
+    return re.search(rb"^(flags|Features)\s*:.*\baes\b", head, re.M) is not None
+
+
+def cipher_options(ssh: Sequence[str], host: str) -> list[str]:
+    """``-o Ciphers=...`` putting AES-GCM first, when ssh's effective order for ``host`` starts with chacha20.
+
+    With AES instructions, aes128-gcm moves 1 GiB through ssh for ~40% less CPU than chacha20-poly1305 at each
+    end (here: 3.0 against 5.0 s for the client), and on a login node that CPU is the limit. Only the order is
+    changed: the ciphers are those ssh's config allows (read with ``ssh -G``), the server still chooses among
+    them, and an order set in the user's ssh config (any other first cipher) is kept.
+    """
+    if not _has_aes():
+        return []
+    try:
+        res = subprocess.run([*ssh, "-G", host], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return []  # running ssh itself will report what is wrong
+    ciphers = next((line.split()[1].split(",") for line in res.stdout.splitlines() if line.startswith("ciphers ")), [])
+    if not ciphers or not ciphers[0].startswith("chacha20-poly1305") or not set(AES_GCM) & set(ciphers):
+        return []
+    first = [c for c in AES_GCM if c in ciphers]
+    return ["-o", "Ciphers=" + ",".join(first + [c for c in ciphers if c not in first])]
+
+
 def hash_script(folder: str, threads: int, python: bool = True) -> str:
     """The remote shell script that hashes the NUL-separated paths on its stdin (relative to ``folder``)."""
     n = max(1, threads)
@@ -118,6 +155,7 @@ class SSHStore(Store):
             self.ssh += ["-F", str(Path(config).expanduser())]
         if parts.port:
             self.ssh += ["-p", str(parts.port)]
+        self.ssh += cipher_options(self.ssh, self.host)
         if (sockets := control_dir()) is not None:  # one connection for the ~8 ssh sessions of a copy
             self.ssh += ["-o", "ControlMaster=auto", "-o", f"ControlPath={sockets}/%C", "-o", "ControlPersist=60"]
         self._marker: dict[str, Any] | None = None
