@@ -239,8 +239,6 @@ def cmd_verify(args: argparse.Namespace) -> None:
 
 
 def cmd_copy(args: argparse.Namespace) -> None:
-    import hashlib
-
     from .transfer import copy, describe, open_store
 
     opts = {
@@ -257,13 +255,12 @@ def cmd_copy(args: argparse.Namespace) -> None:
         src.close()
         dst.close()
     print(describe(s))
-    manifest = json.dumps(s["manifest"], sort_keys=True).encode()
     location: dict[str, Any] = {
         "path": str(dst.local_root) if dst.local_root is not None else dst.url,  # what catalogues show
         "url": args.url or dst.url,
         "files": s["files"],
         "size": s["bytes"],
-        "manifest_sha256": hashlib.sha256(manifest).hexdigest(),
+        "manifest_sha256": s["manifest_sha256"],
     }
     params = {"source": src.url, "threads": args.threads, "transfers": args.transfers, "verify": args.verify}
     _record(args, "copy", [location], params)

@@ -7,10 +7,10 @@ and moves files to or from a local folder, each file atomically (whole or absent
 
 from __future__ import annotations
 
+import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -20,9 +20,11 @@ TEMP_TAG = ".wxpipe-part"  # in the names of files being written; never listed, 
 Advance = Callable[[int], None]  # called with the bytes of each file once it is safely in place
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One file of a manifest: its path relative to the tree root, size in bytes and SHA-256."""
+class Entry(NamedTuple):
+    """One file of a manifest: its path relative to the tree root, size in bytes and SHA-256.
+
+    A named tuple, not a dataclass: a manifest holds one per file, and ``dataclasses`` costs every CLI start
+    ~10 ms of imports."""
 
     path: str
     size: int
@@ -38,7 +40,12 @@ class Stat(NamedTuple):
 
 
 def manifest_to_json(manifest: Sequence[Entry]) -> list[dict[str, Any]]:
-    return [asdict(e) for e in manifest]
+    return [e._asdict() for e in manifest]
+
+
+def manifest_digest(data: Sequence[dict[str, Any]]) -> str:
+    """The SHA-256 of a manifest's JSON form (keys sorted): what lineage records name a copy's content by."""
+    return hashlib.sha256(json.dumps(list(data), sort_keys=True).encode()).hexdigest()
 
 
 def manifest_from_json(data: Sequence[dict[str, Any]]) -> Manifest:

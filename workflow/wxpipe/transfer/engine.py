@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from ..errors import WxpipeError
-from .base import Entry, Manifest, Stat, Store, manifest_from_json, manifest_to_json
+from .base import Entry, Manifest, Stat, Store, manifest_digest, manifest_from_json, manifest_to_json
 
 log = logging.getLogger(__name__)
 
@@ -145,10 +145,12 @@ def copy(src: Store, dst: Store, threads: int = 4, verify: Verify = "quick") -> 
         dst_listing, previous = remote.result()
     if not src_listing:
         raise WxpipeError(f"copy: {src.url} holds no files")
-    old = manifest_from_json(previous["manifest"]) if previous else []
-    if previous and not full and _unchanged(previous, old, src, src_listing, dst_listing):
+    if previous and not full and _unchanged(previous, src, src_listing, dst_listing):
         log.info("%s is complete and unchanged: nothing to send", dst.url)
+        if "manifest_sha256" not in previous:  # a marker written before markers carried it
+            previous["manifest_sha256"] = manifest_digest(previous["manifest"])
         return {**previous, "sent_files": 0, "sent_bytes": 0, "seconds": round(time.monotonic() - t0, 3)}
+    old = manifest_from_json(previous["manifest"]) if previous else []
     manifest = source_manifest(src, src_listing, previous, old, dst_listing, threads, full)
     todo = to_send(dst, manifest, dst_listing, previous, old, threads, full)
     if previous is not None:
@@ -179,6 +181,7 @@ def copy(src: Store, dst: Store, threads: int = 4, verify: Verify = "quick") -> 
         "verified": verify,
         "completed": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "manifest": manifest_to_json(manifest),
+        "manifest_sha256": manifest_digest(manifest_to_json(manifest)),
         "stamps": {e.path: dst_listing[e.path].stamp for e in manifest},
         "source_stamps": {e.path: src_listing[e.path].stamp for e in manifest},
     }
@@ -187,20 +190,19 @@ def copy(src: Store, dst: Store, threads: int = 4, verify: Verify = "quick") -> 
     return summary
 
 
-def _unchanged(
-    previous: dict[str, Any], old: Manifest, src: Store, src_listing: dict[str, Stat], dst_listing: dict[str, Stat]
-) -> bool:
+def _unchanged(previous: dict[str, Any], src: Store, src_listing: dict[str, Stat], dst: dict[str, Stat]) -> bool:
     """Whether the marker already describes this source and destination: the same files, sizes and stamps on
     both sides as when it was verified (then nothing is hashed, sent or written). A remote source must still
-    be a complete copy (its own marker present)."""
-    stamps, src_stamps = previous.get("stamps", {}), previous.get("source_stamps", {})
+    be a complete copy (its own marker present). Reads the marker's JSON as it is (a rerun's whole work)."""
+    stamps, src_stamps, old = previous.get("stamps", {}), previous.get("source_stamps", {}), previous["manifest"]
     if previous.get("source") != src.url or len(src_listing) != len(old):
         return False
     for e in old:
-        s, d = src_listing.get(e.path), dst_listing.get(e.path)
-        if s is None or d is None or s.size != e.size or d.size != e.size:
+        path, size = e["path"], e["size"]
+        s, d = src_listing.get(path), dst.get(path)
+        if s is None or d is None or s.size != size or d.size != size:
             return False
-        if s.stamp != src_stamps.get(e.path) or d.stamp != stamps.get(e.path):
+        if s.stamp != src_stamps.get(path) or d.stamp != stamps.get(path):
             return False
     return src.local_root is not None or src.read_marker() is not None
 
