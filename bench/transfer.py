@@ -207,7 +207,9 @@ def _report(
         "rc_down": "rclone copy --transfers 16 --fast-list, S3 → local",
         "wx_down": "wxpipe copy, S3 → local",
         "rs": "rsync -a over ssh, local → ssh",
-        "wx_ssh": "wxpipe copy, local → ssh (fresh ssh master; rsync in 4 batches, 2 at a time; remote SHA-256)",
+        "wx_ssh": (
+            "wxpipe copy, local → ssh (fresh ssh master, AES-GCM; rsync in 4 batches, 2 at a time; remote SHA-256)"
+        ),
         "rs_noop": "rsync -a again (no-op)",
         "wx_noop": "wxpipe copy again (complete: no-op; its ssh master from the copy still up)",
         "wx_noop_cold": "wxpipe copy again (no-op, ssh master closed first: a fresh connection, like rsync)",
@@ -235,7 +237,8 @@ ratios, not seconds.
 wxpipe includes its manifest (SHA-256 of every source file), the verification at the destination and the
 marker; rclone checks MD5s it computes, rsync checks its own per-file checksum. wxpipe multiplexes its ssh
 sessions over one connection (ControlMaster, kept 60 s): its copies here start with no master; the no-op is
-given both ways, and the target is judged on the cold one.
+given both ways, and the target is judged on the cold one. Its ssh asks for AES-GCM first (ssh's default order
+starts with chacha20-poly1305, which rsync's ssh uses here).
 """
 
 
