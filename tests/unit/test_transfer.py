@@ -124,6 +124,30 @@ def test_remote_hash_script(tree: Path, python: bool) -> None:
     assert parse_sums(res.stdout) == expected
 
 
+@pytest.mark.parametrize("python", [True, False])
+def test_upload_hasher_creates_the_folder_and_ends_with_a_listing(tree: Path, tmp_path: Path, python: bool) -> None:
+    """The session beside an upload's rsyncs: creates the folder, hashes, then lists what is there."""
+    import shutil
+    import subprocess
+
+    from wxpipe.transfer.ssh import SENTINEL, hash_script, parse_listing, parse_sums
+
+    dst = tmp_path / "new" / "copy.zarr"
+    script = hash_script(str(dst), 2, python, upload=True)
+    empty = subprocess.run(["sh", "-c", script], input=b"", capture_output=True, check=True).stdout
+    assert dst.is_dir() and empty.split(b"\0")[:2] == [SENTINEL, b""]
+    shutil.rmtree(dst)
+    shutil.copytree(tree, dst)
+    names = ["data/1.0.0.0", ".zattrs"]
+    res = subprocess.run(["sh", "-c", script], input=b"\0".join(n.encode() for n in names) + b"\0", capture_output=True)
+    assert res.returncode == 0
+    items = res.stdout.split(b"\0")
+    cut = items.index(SENTINEL)
+    assert parse_sums(b"\0".join(items[:cut])) == {e.path: e.sha256 for e in make_manifest(tree) if e.path in names}
+    listing = parse_listing(items[cut + 1 :])
+    assert {p: st.size for p, st in listing.items()} == {p: st.size for p, st in LocalStore(tree).listing().items()}
+
+
 @pytest.mark.parametrize(
     ("line", "first"),
     [

@@ -159,6 +159,8 @@ def copy(src: Store, dst: Store, threads: int = 4, verify: Verify = "quick") -> 
     n, mb = len(manifest), sent_bytes / 1e6
     log.info("copy %s -> %s: %d of %d files to send (%.1f MB)", src.url, dst.url, len(todo), n, mb)
     deferred = [e.path for e in todo if e.sha256 == UNKNOWN]
+    if todo:  # tqdm's import (~0.1 s) before the background hashing takes a core
+        from ..progress import progress  # noqa: F401
     with ThreadPoolExecutor(1) as background:
         # a backend that cannot hash the bytes it sends: hash the source meanwhile
         late = background.submit(src.hashes, [] if dst.hashes_in_flight else deferred, threads)
@@ -171,6 +173,7 @@ def copy(src: Store, dst: Store, threads: int = 4, verify: Verify = "quick") -> 
     todo = [e if e.sha256 else Entry(e.path, e.size, sums[e.path]) for e in todo]
     dst_listing = dst.listing()
     _verify(dst, manifest, dst_listing, todo, set(checked), threads, full)
+    as_json = manifest_to_json(manifest)
     summary: dict[str, Any] = {
         "source": src.url,
         "destination": dst.url,
@@ -180,8 +183,8 @@ def copy(src: Store, dst: Store, threads: int = 4, verify: Verify = "quick") -> 
         "sent_bytes": sent_bytes,
         "verified": verify,
         "completed": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "manifest": manifest_to_json(manifest),
-        "manifest_sha256": manifest_digest(manifest_to_json(manifest)),
+        "manifest": as_json,
+        "manifest_sha256": manifest_digest(as_json),
         "stamps": {e.path: dst_listing[e.path].stamp for e in manifest},
         "source_stamps": {e.path: src_listing[e.path].stamp for e in manifest},
     }

@@ -116,16 +116,40 @@ def cipher_options(ssh: Sequence[str], host: str) -> list[str]:
     return ["-o", "Ciphers=" + ",".join(first + [c for c in ciphers if c not in first])]
 
 
-def hash_script(folder: str, threads: int, python: bool = True) -> str:
-    """The remote shell script that hashes the NUL-separated paths on its stdin (relative to ``folder``)."""
+LIST = "find . -type f -printf '%P\\t%s\\t%T@\\0'"  # path, size, mtime (the stamp) of every file, NUL-ended
+MARK = f"printf '{SENTINEL.decode()}\\0'"  # between a script's parts: no listing item or digest line equals it
+
+
+def hash_script(folder: str, threads: int, python: bool = True, upload: bool = False) -> str:
+    """The remote shell script that hashes the NUL-separated paths on its stdin (relative to ``folder``).
+
+    ``upload``: the session that runs beside an upload's rsyncs creates the folder, and once its input ends
+    (the last rsync has finished) prints the sentinel and a listing of the folder, which serves as the
+    listing after the copy: two ssh sessions fewer, each of which runs the remote login shell.
+    """
     n = max(1, threads)
     fast = f"if command -v python3 >/dev/null; then exec python3 -c {shlex.quote(REMOTE_SHA256)} {n}; fi; "
     # fallback: each parallel sha256sum writes its own file (outputs sharing a pipe could interleave)
     slow = (
-        f"t=$(mktemp -d) && xargs -0 -P {n} -n 256 sh -c"
+        f"t=$(mktemp -d) && xargs -0 -r -P {n} -n 256 sh -c"
         """ 'sha256sum -z -- "$@" > "$0/$$"' "$t"; rc=$?; cat "$t"/* 2>/dev/null; rm -rf "$t"; exit $rc"""
     )
-    return f"cd {shlex.quote(folder)} || exit 3; " + (fast if python else "") + slow
+    q = shlex.quote(folder)
+    hashing = f"({(fast if python else '') + slow})"
+    if not upload:
+        return f"cd {q} || exit 3; {hashing}"
+    return f"mkdir -p {q} && cd {q} || exit 3; {hashing}; rc=$?; {MARK}; {LIST}; exit $rc"
+
+
+def parse_listing(items: Sequence[bytes]) -> dict[str, Stat]:
+    """The content files of :data:`LIST`'s output (split at the NULs), sorted by path."""
+    listing: dict[str, Stat] = {}
+    for item in items:
+        if item:
+            name, size, stamp = item.decode().rsplit("\t", 2)
+            if listed(name):
+                listing[name] = Stat(int(size), stamp)
+    return dict(sorted(listing.items()))
 
 
 def parse_sums(out: bytes) -> dict[str, str]:
@@ -161,6 +185,7 @@ class SSHStore(Store):
         self._marker: dict[str, Any] | None = None
         self._marker_known = False
         self._fresh: dict[str, str] = {}  # digests read remotely right after an upload wrote the files
+        self._listed: dict[str, Stat] | None = None  # the listing the upload's hasher took after the last rsync
 
     def _run(self, script: str, what: str, stdin: bytes = b"", ok: Sequence[int] = (0,)) -> bytes:
         cmd = [*self.ssh, self.host, script]
@@ -181,24 +206,17 @@ class SSHStore(Store):
 
     def snapshot(self) -> tuple[dict[str, Stat], dict[str, Any] | None]:
         q = shlex.quote(self.path)
-        script = (
-            f"cd {q} 2>/dev/null || exit 0; find . -type f -printf '%P\\t%s\\t%T@\\0';"
-            f" printf '{SENTINEL.decode()}\\0'; cat {MARKER} 2>/dev/null; exit 0"
-        )
-        out = self._run(script, "listing")
-        items = out.split(b"\0")
+        script = f"cd {q} 2>/dev/null || exit 0; {LIST}; {MARK}; cat {MARKER} 2>/dev/null; exit 0"
+        items = self._run(script, "listing").split(b"\0")
         cut = items.index(SENTINEL) if SENTINEL in items else len(items)
-        listing: dict[str, Stat] = {}
-        for item in items[:cut]:
-            if item:
-                name, size, stamp = item.decode().rsplit("\t", 2)
-                if listed(name):
-                    listing[name] = Stat(int(size), stamp)
         text = b"\0".join(items[cut + 1 :]).decode(errors="replace")
         self._marker, self._marker_known = parse_marker(text, self.url) if text.strip() else None, True
-        return dict(sorted(listing.items())), self._marker
+        return parse_listing(items[:cut]), self._marker
 
     def listing(self) -> dict[str, Stat]:
+        if self._listed is not None:  # taken by the upload's hasher after the last rsync: as fresh as a new one
+            listing, self._listed = self._listed, None
+            return listing
         return self.snapshot()[0]
 
     def read_marker(self) -> dict[str, Any] | None:
@@ -260,15 +278,31 @@ class SSHStore(Store):
             loads[i] += e.size + 4096
         return [sorted(g, key=lambda e: e.path) for g in groups if g]
 
+    def _rounds(self, entries: Sequence[Entry], first: float = 0.8) -> list[list[Entry]]:
+        """An upload's batches: ``transfers`` rsyncs with the first ~80% of the bytes, then ``transfers`` with the rest.
+
+        The remote hasher reads the first round's files while the second round moves (it hashes several times
+        faster than ssh moves bytes), so what is left to hash after the last rsync is the small second round:
+        with two equal rounds, half of the copy was hashed after the transfer had ended.
+        """
+        ordered = sorted(entries, key=lambda e: e.path)
+        total, acc, cut = sum(e.size for e in ordered), 0, len(ordered)
+        for i, e in enumerate(ordered):
+            if acc >= first * total:
+                cut = i
+                break
+            acc += e.size
+        return self._groups(ordered[:cut], self.transfers) + self._groups(ordered[cut:], self.transfers)
+
     def upload(self, root: Path, entries: Sequence[Entry], threads: int, advance: Advance) -> dict[str, str]:
-        """rsync in ``2 x transfers`` batches; each batch is hashed remotely (one ssh session) while later ones move.
+        """rsync in two rounds of batches (:meth:`_rounds`); each batch is hashed remotely (one ssh session for
+        all) while later ones move; that session then lists the folder (the listing after the copy).
 
         The digests are of the bytes on the remote disk, read after rsync renamed them into place; the engine
         compares them with the manifest (they come back through :meth:`hashes`).
         """
-        self._run(f"mkdir -p {shlex.quote(self.path)}", "creating the folder")
         hasher = subprocess.Popen(
-            [*self.ssh, self.host, hash_script(self.path, threads)],
+            [*self.ssh, self.host, hash_script(self.path, threads, upload=True)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -285,8 +319,10 @@ class SSHStore(Store):
         with ThreadPoolExecutor(2) as reader:
             output, errors = reader.submit(hasher.stdout.read), reader.submit(hasher.stderr.read)
             try:
-                groups = self._groups(entries, 2 * self.transfers)
-                self._rsync([f"{root}/", f"{self.host}:{self.path}/"], groups, advance, "upload", done)
+                groups = self._rounds(entries)
+                mkdir = f"mkdir -p {shlex.quote(self.path)} && rsync"  # the folder, in rsync's own session
+                args = ["--rsync-path", mkdir, f"{root}/", f"{self.host}:{self.path}/"]
+                self._rsync(args, groups, advance, "upload", done)
             finally:
                 hasher.stdin.close()
                 out = output.result()
@@ -294,7 +330,11 @@ class SSHStore(Store):
         if hasher.returncode not in (0, 123):
             err = errors.result().decode(errors="replace").strip()[-400:]
             raise WxpipeError(f"site {self.url}: sha256 of the sent files failed (exit {hasher.returncode}): {err}")
-        self._fresh.update(parse_sums(out))
+        items = out.split(b"\0")
+        if SENTINEL in items:
+            cut = items.index(SENTINEL)
+            self._fresh.update(parse_sums(b"\0".join(items[:cut])))
+            self._listed = parse_listing(items[cut + 1 :])
         return {}
 
     def download(self, entries: Sequence[Entry], root: Path, threads: int, advance: Advance) -> dict[str, str]:
