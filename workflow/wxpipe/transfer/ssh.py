@@ -63,7 +63,7 @@ out.flush()
 def control_dir() -> Path | None:
     """The private folder of wxpipe's ssh master sockets, or None when ``WXPIPE_SSH_CONTROL_DIR=none``.
 
-    A copy opens about eight ssh sessions (listing, mkdir, rsync batches, hasher, marker); multiplexing them
+    A copy opens about seven ssh sessions (listing, rsync batches, hasher, marker); multiplexing them
     over one connection saves a key exchange each, and the master lingers 60 s for the next copy to that host.
     """
     env = os.environ.get("WXPIPE_SSH_CONTROL_DIR", "")
@@ -180,7 +180,7 @@ class SSHStore(Store):
         if parts.port:
             self.ssh += ["-p", str(parts.port)]
         self.ssh += cipher_options(self.ssh, self.host)
-        if (sockets := control_dir()) is not None:  # one connection for the ~8 ssh sessions of a copy
+        if (sockets := control_dir()) is not None:  # one connection for the ~7 ssh sessions of a copy
             self.ssh += ["-o", "ControlMaster=auto", "-o", f"ControlPath={sockets}/%C", "-o", "ControlPersist=60"]
         self._marker: dict[str, Any] | None = None
         self._marker_known = False
