@@ -208,7 +208,7 @@ def _report(
         "wx_down": "wxpipe copy, S3 → local",
         "rs": "rsync -a over ssh, local → ssh",
         "wx_ssh": (
-            "wxpipe copy, local → ssh (fresh ssh master, AES-GCM; rsync in 4 batches, 2 at a time; remote SHA-256)"
+            "wxpipe copy, local → ssh (fresh ssh master, AES-GCM; 2 rsyncs at a time, 80% then 20%; remote SHA-256)"
         ),
         "rs_noop": "rsync -a again (no-op)",
         "wx_noop": "wxpipe copy again (complete: no-op; its ssh master from the copy still up)",
