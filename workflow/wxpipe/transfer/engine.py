@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -112,7 +113,8 @@ def to_send(
     return [e for e in manifest if e.path not in good]
 
 
-def _transfer(src: Store, dst: Store, todo: Sequence[Entry], threads: int) -> dict[str, str]:
+def _transfer(src: Store, dst: Store, todo: Sequence[Entry], threads: int, moving: threading.Event) -> dict[str, str]:
+    """Send ``todo``; ``moving`` is set once the first file is in place."""
     from ..progress import progress  # tqdm: imported only when there is something to send
 
     total = sum(e.size for e in todo)
@@ -121,6 +123,7 @@ def _transfer(src: Store, dst: Store, todo: Sequence[Entry], threads: int) -> di
         bar.set_postfix_str(f"0/{len(todo)} files")
 
         def advance(nbytes: int) -> None:
+            moving.set()
             done["files"] += 1
             bar.update(nbytes)
             bar.set_postfix_str(f"{done['files']}/{len(todo)} files", refresh=False)
@@ -142,6 +145,8 @@ def copy(src: Store, dst: Store, threads: int = 4, verify: Verify = "quick") -> 
     with ThreadPoolExecutor(1) as pool:  # both sides listed at once: a no-op rerun costs one round trip
         remote = pool.submit(dst.snapshot)
         src_listing = src.listing()
+        if src.local_root is None or dst.local_root is None:  # while the remote side answers: tqdm's ~0.1 s import
+            from ..progress import progress  # noqa: F401
         dst_listing, previous = remote.result()
     if not src_listing:
         raise WxpipeError(f"copy: {src.url} holds no files")
@@ -159,12 +164,23 @@ def copy(src: Store, dst: Store, threads: int = 4, verify: Verify = "quick") -> 
     n, mb = len(manifest), sent_bytes / 1e6
     log.info("copy %s -> %s: %d of %d files to send (%.1f MB)", src.url, dst.url, len(todo), n, mb)
     deferred = [e.path for e in todo if e.sha256 == UNKNOWN]
-    if todo:  # tqdm's import (~0.1 s) before the background hashing takes a core
-        from ..progress import progress  # noqa: F401
+    # a backend that cannot hash the bytes it sends: hash the source meanwhile, from the moment the first file
+    # has arrived (the transfer's processes start first: hashing threads would hold them back), unless it failed
+    moving, failed = threading.Event(), threading.Event()
+
+    def hash_late() -> dict[str, str]:
+        moving.wait()
+        return {} if failed.is_set() else src.hashes([] if dst.hashes_in_flight else deferred, threads)
+
     with ThreadPoolExecutor(1) as background:
-        # a backend that cannot hash the bytes it sends: hash the source meanwhile
-        late = background.submit(src.hashes, [] if dst.hashes_in_flight else deferred, threads)
-        checked = _transfer(src, dst, todo, threads) if todo else {}
+        late = background.submit(hash_late)
+        try:
+            checked = _transfer(src, dst, todo, threads, moving) if todo else {}
+        except BaseException:
+            failed.set()
+            raise
+        finally:
+            moving.set()
         sums = {**late.result(), **checked}
     lost = [p for p in deferred if p not in sums]
     if lost:
