@@ -152,9 +152,9 @@ def test_upload_hasher_creates_the_folder_and_ends_with_a_listing(tree: Path, tm
     ("line", "first"),
     [
         ("", "aes128-gcm@openssh.com"),  # OpenSSH's order (chacha20 first): AES-GCM is asked for first
-        ("Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com", "aes256-gcm@openssh.com"),
-        ("Ciphers chacha20-poly1305@openssh.com,aes256-ctr", None),  # no AES-GCM allowed: untouched
-        ("Ciphers aes256-ctr,aes128-gcm@openssh.com", None),  # the user's own order: untouched
+        ("Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com", None),  # the user's own list: untouched
+        ("Ciphers chacha20-poly1305@openssh.com,aes256-ctr", None),
+        ("Ciphers aes256-ctr,aes128-gcm@openssh.com", None),
     ],
 )
 def test_ssh_asks_for_aes_gcm_first_within_the_configured_ciphers(
