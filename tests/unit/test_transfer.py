@@ -157,7 +157,7 @@ def test_upload_hasher_creates_the_folder_and_ends_with_a_listing(tree: Path, tm
         ("Ciphers aes256-ctr,aes128-gcm@openssh.com", None),
     ],
 )
-def test_ssh_asks_for_aes_gcm_first_within_the_configured_ciphers(
+def test_ssh_asks_for_aes_gcm_first_only_where_no_config_sets_ciphers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str, first: str | None
 ) -> None:
     """Read from ``ssh -G`` with a real config file (no connection is made)."""
