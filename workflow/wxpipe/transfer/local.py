@@ -51,8 +51,9 @@ def write_atomic(path: Path, data: Any) -> None:
         with open(tmp, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
-    finally:
+    except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_checked(path: Path, data: Any, entry: Entry, where: str) -> str:
