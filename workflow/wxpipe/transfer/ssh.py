@@ -18,13 +18,14 @@ import shlex
 import subprocess
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import WxpipeError
 from .base import MARKER, TEMP_TAG, Advance, Entry, Stat, Store, listed, parse_marker
+from .local import LocalStore
 
 SENTINEL = b"WXPIPE-MARKER"
 # The remote hasher: Python's hashlib (OpenSSL, SHA-NI where the CPU has it) in threads is several times
@@ -282,11 +283,11 @@ class SSHStore(Store):
         return [sorted(g, key=lambda e: e.path) for g in groups if g]
 
     def _rounds(self, entries: Sequence[Entry], first: float = 0.8) -> list[list[Entry]]:
-        """An upload's batches: ``transfers`` rsyncs with the first ~80% of the bytes, then ``transfers`` with the rest.
+        """A copy's batches: ``transfers`` rsyncs with the first ~80% of the bytes, then ``transfers`` with the rest.
 
-        The remote hasher reads the first round's files while the second round moves (it hashes several times
-        faster than ssh moves bytes), so what is left to hash after the last rsync is the small second round:
-        with two equal rounds, half of the copy was hashed after the transfer had ended.
+        The first round's files are hashed at the destination while the second round moves (hashing is several
+        times faster than ssh moves bytes), so what is left to hash after the last rsync is the small second
+        round: with two equal rounds, half of the copy was hashed after the transfer had ended.
         """
         ordered = sorted(entries, key=lambda e: e.path)
         total, acc, cut = sum(e.size for e in ordered), 0, len(ordered)
@@ -341,8 +342,16 @@ class SSHStore(Store):
         return {}
 
     def download(self, entries: Sequence[Entry], root: Path, threads: int, advance: Advance) -> dict[str, str]:
+        """rsync in two rounds of batches (:meth:`_rounds`); each finished batch is hashed here while later ones
+        move. Returns the files whose bytes on disk match the manifest (the engine re-reads any other)."""
         root.mkdir(parents=True, exist_ok=True)
-        self._rsync(
-            [f"{self.host}:{self.path}/", f"{root}/"], self._groups(entries, self.transfers), advance, "download"
-        )
-        return {}
+        local, want = LocalStore(root), {e.path: e.sha256 for e in entries}
+        with ThreadPoolExecutor(1) as hasher:
+            batches: list[Future[dict[str, str]]] = []
+
+            def done(group: list[Entry]) -> None:
+                batches.append(hasher.submit(local.hashes, [e.path for e in group], threads))
+
+            self._rsync([f"{self.host}:{self.path}/", f"{root}/"], self._rounds(entries), advance, "download", done)
+            got = {p: sha for batch in batches for p, sha in batch.result().items()}
+        return {p: sha for p, sha in got.items() if sha == want[p]}
