@@ -148,6 +148,25 @@ def test_upload_hasher_creates_the_folder_and_ends_with_a_listing(tree: Path, tm
     assert {p: st.size for p, st in listing.items()} == {p: st.size for p, st in LocalStore(tree).listing().items()}
 
 
+def test_ssh_batches_come_in_two_rounds_of_most_then_the_rest_of_the_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every file once; the first ``transfers`` batches hold ~80% of the bytes (hashed while the rest moves)."""
+    import random
+
+    from wxpipe.transfer.ssh import SSHStore
+
+    monkeypatch.setenv("WXPIPE_SSH_CONTROL_DIR", "none")
+    store = SSHStore("ssh://site/data/copy.zarr", transfers=3)
+    rng = random.Random(0)
+    entries = [Entry(f"c/{i}", rng.randint(1, 5000), "") for i in range(500)]
+    rounds = store._rounds(entries)
+    assert len(rounds) == 6
+    assert sorted(e.path for g in rounds for e in g) == sorted(e.path for e in entries)
+    first = sum(e.size for g in rounds[:3] for e in g)
+    total = sum(e.size for e in entries)
+    assert 0.8 * total <= first < 0.8 * total + 5000
+    assert sorted(map(len, store._rounds(entries[:2]))) == [1, 1]  # fewer files than batches: one each
+
+
 @pytest.mark.parametrize(
     ("line", "first"),
     [
