@@ -84,7 +84,8 @@ def control_dir() -> Path | None:
 
 
 AES_GCM = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
-# OpenSSH's own cipher order (6.9 to 9.x): what ``ssh -G`` prints when no config sets ``Ciphers``
+# OpenSSH's default cipher order (8.x and 9.x): what ``ssh -G`` prints when no config sets ``Ciphers``; another
+# default (an older or later OpenSSH) is simply left as it is
 OPENSSH_CIPHERS = (
     "chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr,aes128-gcm@openssh.com,aes256-gcm@openssh.com"
 )
