@@ -130,21 +130,21 @@ def test_upload_hasher_creates_the_folder_and_ends_with_a_listing(tree: Path, tm
     import shutil
     import subprocess
 
-    from wxpipe.transfer.ssh import SENTINEL, hash_script, parse_listing, parse_sums
+    from wxpipe.transfer.ssh import hash_script, parse_listing, parse_sums, split_at_sentinel
 
     dst = tmp_path / "new" / "copy.zarr"
     script = hash_script(str(dst), 2, python, upload=True)
     empty = subprocess.run(["sh", "-c", script], input=b"", capture_output=True, check=True).stdout
-    assert dst.is_dir() and empty.split(b"\0")[:2] == [SENTINEL, b""]
+    assert dst.is_dir() and split_at_sentinel(empty) == ([], [b""])  # the sentinel first, nothing listed after
     shutil.rmtree(dst)
     shutil.copytree(tree, dst)
     names = ["data/1.0.0.0", ".zattrs"]
     res = subprocess.run(["sh", "-c", script], input=b"\0".join(n.encode() for n in names) + b"\0", capture_output=True)
     assert res.returncode == 0
-    items = res.stdout.split(b"\0")
-    cut = items.index(SENTINEL)
-    assert parse_sums(b"\0".join(items[:cut])) == {e.path: e.sha256 for e in make_manifest(tree) if e.path in names}
-    listing = parse_listing(items[cut + 1 :])
+    sums, after = split_at_sentinel(res.stdout)
+    assert after is not None
+    assert parse_sums(b"\0".join(sums)) == {e.path: e.sha256 for e in make_manifest(tree) if e.path in names}
+    listing = parse_listing(after)
     assert {p: st.size for p, st in listing.items()} == {p: st.size for p, st in LocalStore(tree).listing().items()}
 
 

@@ -146,6 +146,15 @@ def hash_script(folder: str, threads: int, python: bool = True, upload: bool = F
     return f"mkdir -p {q} && cd {q} || exit 3; {hashing}; rc=$?; {MARK}; {LIST}; exit $rc"
 
 
+def split_at_sentinel(out: bytes) -> tuple[list[bytes], list[bytes] | None]:
+    """A script's NUL-separated output split at :data:`MARK`: the items before, and after (None: no sentinel)."""
+    items = out.split(b"\0")
+    if SENTINEL not in items:
+        return items, None
+    cut = items.index(SENTINEL)
+    return items[:cut], items[cut + 1 :]
+
+
 def parse_listing(items: Sequence[bytes]) -> dict[str, Stat]:
     """The content files of :data:`LIST`'s output (split at the NULs), sorted by path."""
     listing: dict[str, Stat] = {}
@@ -212,11 +221,10 @@ class SSHStore(Store):
     def snapshot(self) -> tuple[dict[str, Stat], dict[str, Any] | None]:
         q = shlex.quote(self.path)
         script = f"cd {q} 2>/dev/null || exit 0; {LIST}; {MARK}; cat {MARKER} 2>/dev/null; exit 0"
-        items = self._run(script, "listing").split(b"\0")
-        cut = items.index(SENTINEL) if SENTINEL in items else len(items)
-        text = b"\0".join(items[cut + 1 :]).decode(errors="replace")
+        files, marker = split_at_sentinel(self._run(script, "listing"))
+        text = b"\0".join(marker or []).decode(errors="replace")
         self._marker, self._marker_known = parse_marker(text, self.url) if text.strip() else None, True
-        return parse_listing(items[:cut]), self._marker
+        return parse_listing(files), self._marker
 
     def listing(self) -> dict[str, Stat]:
         if self._listed is not None:  # taken by the upload's hasher after the last rsync: as fresh as a new one
@@ -335,11 +343,10 @@ class SSHStore(Store):
         if hasher.returncode not in (0, 123):
             err = errors.result().decode(errors="replace").strip()[-400:]
             raise WxpipeError(f"site {self.url}: sha256 of the sent files failed (exit {hasher.returncode}): {err}")
-        items = out.split(b"\0")
-        if SENTINEL in items:
-            cut = items.index(SENTINEL)
-            self._fresh.update(parse_sums(b"\0".join(items[:cut])))
-            self._listed = parse_listing(items[cut + 1 :])
+        sums, listing = split_at_sentinel(out)
+        if listing is not None:  # the hasher ran to its end
+            self._fresh.update(parse_sums(b"\0".join(sums)))
+            self._listed = parse_listing(listing)
         return {}
 
     def download(self, entries: Sequence[Entry], root: Path, threads: int, advance: Advance) -> dict[str, str]:
