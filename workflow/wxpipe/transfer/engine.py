@@ -115,7 +115,7 @@ def to_send(
 
 def _transfer(src: Store, dst: Store, todo: Sequence[Entry], threads: int, moving: threading.Event) -> dict[str, str]:
     """Send ``todo``; ``moving`` is set once the first file is in place."""
-    from ..progress import progress  # tqdm: imported only when there is something to send
+    from ..progress import progress  # tqdm: imported once there is something to send (or by copy() meanwhile)
 
     total = sum(e.size for e in todo)
     done = {"files": 0}
