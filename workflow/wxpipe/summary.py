@@ -1,17 +1,29 @@
-"""``wxpipe inspect``: the progress of an unfinished build, or the summary of a finished dataset."""
+"""``wxpipe inspect``: the progress of an unfinished build, or the summary of a finished dataset.
+
+A dataset's or layout's summary also says which reads its chunks serve well: one date (what a
+training sample reads) or a time series at one point (what a point forecast or a verification at a
+station reads). A read costs about one request and one decompression per chunk it touches, so a
+pattern is served well when it touches not many more chunks than its bytes would fill.
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import zarr
 
 from .dataset import LOADED, Dataset, Part, array, read, write_unit
+from .errors import WxpipeError
 from .fsutil import tree_size
+from .progress import human
 from .rechunk import DONE
 
 
-def summary(path: str | Path, parts: int | None = None) -> str:
+def summary(path: str | Path, parts: int | None = None, batch_size: int = 4, sample_dates: int = 2) -> str:
+    """The text ``wxpipe inspect STORE`` prints; ``batch_size`` and ``sample_dates`` size a batch."""
     ds = Dataset(path)
     size, files = tree_size(Path(path))
     n_dates, _, _, n_values = ds.data.shape
@@ -23,14 +35,21 @@ def summary(path: str | Path, parts: int | None = None) -> str:
         f"grid        {ds.attrs.get('resolution')} field shape {ds.attrs.get('field_shape')}, {n_values} points",
         f"shape       {ds.data.shape}, chunks {ds.data.chunks}"
         + (f", shards {ds.data.shards}" if ds.data.shards else ""),
-        f"format      Zarr v{ds.root.metadata.zarr_format}, {ds.data.dtype}",
+        f"format      Zarr v{ds.root.metadata.zarr_format}, {ds.data.dtype}; " + _anemoi(ds.root.metadata.zarr_format),
         f"on disk     {size / 1e6:.1f} MB in {files} files",
     ]
-    if DONE in ds.root:  # a layout (wxpipe rechunk): target chunks, or shards, written so far
-        flags = read(array(ds.root, DONE))
-        state = "complete" if flags.all() else "UNFINISHED"
+    _, n_vars, n_ens, _ = ds.data.shape
+    sizes = Sizes(n_vars, n_ens, n_values, ds.data.dtype.itemsize, n_dates, sample_dates, batch_size)
+    lines += sizes.lines(ds.data.dtype.name)
+    lines += access_patterns(ds.data)
+    if "wxpipe_layout" in ds.attrs:  # a layout (wxpipe rechunk): target chunks, or shards, written so far
         unit = "shards" if ds.data.shards else "chunks"
-        lines.append(f"layout      {state}: {int(flags.sum())}/{flags.size} {unit} written")
+        if DONE in ds.root:
+            flags = read(array(ds.root, DONE))
+            state = "written, not verified yet" if flags.all() else "UNFINISHED"
+            lines.append(f"layout      {state}: {int(flags.sum())}/{flags.size} {unit} written")
+        else:
+            lines.append(f"layout      complete: every {unit[:-1]} written and verified against the source")
         lines.append(f"source      {ds.attrs.get('source_uuid')}")
     if not ds.attrs.get("build_complete", True) and LOADED in ds.root:
         done = read(array(ds.root, LOADED))
@@ -73,3 +92,113 @@ def sample_statistics(ds: Dataset, dates: int = 50) -> tuple[dict[str, np.ndarra
         total = total.merge(Moments.of(read(ds.data, i).reshape(len(ds.variables), -1)))
     stats = {"minimum": total.minimum, "maximum": total.maximum, "mean": total.mean, "stdev": total.stdev}
     return stats, len(set(pick))
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """What one date, one training sample and one batch weigh in memory (uncompressed)."""
+
+    variables: int
+    members: int
+    points: int
+    itemsize: int
+    dates: int
+    sample_dates: int = 2
+    """Dates in one sample: the input state and the target, by default."""
+    batch_size: int = 4
+    """Samples in a batch: the training config's default ``batch_size``."""
+
+    def __post_init__(self) -> None:
+        if self.sample_dates < 1 or self.batch_size < 1:
+            raise WxpipeError(
+                f"a sample needs at least 1 date and a batch 1 sample, not {self.sample_dates}, {self.batch_size}"
+            )
+
+    @property
+    def date(self) -> int:
+        return self.variables * self.members * self.points * self.itemsize
+
+    def lines(self, dtype: str) -> list[str]:
+        head = (
+            f"{plural(self.variables, 'variable')} x {plural(self.members, 'member')} x "
+            f"{plural(self.points, 'point')} x {self.itemsize} bytes"
+        )
+        role = "input state + target" if self.sample_dates == 2 else "input states + target"
+        return [
+            f"sizes       in memory, as {dtype}",
+            f"  one date    {head} = {human(self.date)}",
+            f"  one sample  {self.sample_dates} dates ({role}) = {human(self.sample_dates * self.date)}",
+            f"  one batch   {self.batch_size} samples (--batch-size) = "
+            f"{human(self.batch_size * self.sample_dates * self.date)}",
+            f"  all dates   {self.dates} dates = {human(self.dates * self.date)}",
+        ]
+
+
+@dataclass(frozen=True)
+class Access:
+    """The cost of one read pattern on an array's chunks (and shards, the files of Zarr v3)."""
+
+    pattern: str
+    chunks: int
+    """Chunks the read touches, each read and decompressed whole."""
+    files: int
+    """Files it opens: the chunks, or with shards the shards that hold them."""
+    chunk_bytes: int
+    needed: int
+    """Bytes the read asks for."""
+
+    @property
+    def decoded(self) -> int:
+        return self.chunks * self.chunk_bytes
+
+    @property
+    def fewest(self) -> int:
+        """Chunks of this size that the bytes asked for would fill: the least any chunk shape touches."""
+        return max(1, -(-self.needed // self.chunk_bytes))
+
+    @property
+    def served_well(self) -> bool:
+        return self.chunks <= 2 * self.fewest
+
+
+def _touched(selection: tuple[int, ...], block: tuple[int, ...]) -> int:
+    """Blocks of shape ``block`` that a selection of extents ``selection`` from the origin touches."""
+    return math.prod(-(-s // b) for s, b in zip(selection, block, strict=True))
+
+
+def access(data: zarr.Array, pattern: str, selection: tuple[int, ...]) -> Access:
+    """The cost of reading ``selection`` (extents from the array's origin) from ``data``."""
+    chunks = _touched(selection, data.chunks)
+    files = _touched(selection, data.shards) if data.shards else chunks
+    item = data.dtype.itemsize
+    return Access(pattern, chunks, files, math.prod(data.chunks) * item, math.prod(selection) * item)
+
+
+def access_patterns(data: zarr.Array, series: int | None = None) -> list[str]:
+    """Lines on the two reads that decide a chunk shape: one whole date, and a time series at one point."""
+    n_dates, n_vars, n_ens, n_values = data.shape
+    n = min(series or n_dates, n_dates)
+    reads = [
+        access(data, "one date (all variables, members, points)", (1, n_vars, n_ens, n_values)),
+        access(data, f"time series of {n} dates at one point", (n, n_vars, n_ens, 1)),
+    ]
+    lines = [f"access      chunks {data.chunks}, {human(reads[0].chunk_bytes)} each decoded; a read touches"]
+    for r in reads:
+        where = f" in {plural(r.files, 'shard')}" if data.shards else ""
+        verdict = "serves it well" if r.served_well else f"serves it poorly ({r.chunks / r.fewest:.0f}x the fewest)"
+        lines.append(
+            f"  {r.pattern}: {plural(r.chunks, 'chunk')}{where}, {human(r.decoded)} decoded "
+            f"for {human(r.needed)}: {verdict}"
+        )
+    return lines
+
+
+def _anemoi(zarr_format: int) -> str:
+    """Whether a stock anemoi-datasets reads the store: 0.5.x opens Zarr v2 only (it depends on zarr 2)."""
+    if zarr_format == 2:
+        return "anemoi-datasets opens it (open_dataset)"
+    return "not readable by anemoi-datasets 0.5.x (Zarr v2 only): rechunk to zarr_format 2 for it"
