@@ -6,7 +6,7 @@ TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.wxpipe-installed
 
-.PHONY: demo test lint schemas rulegraph clean install
+.PHONY: demo test lint schemas rulegraph clean install profiles
 
 install: $(STAMP)
 
@@ -15,7 +15,12 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	$(BIN)/python -m pip install -q --upgrade pip
 	if [ -n "$(TORCH)" ]; then $(BIN)/python -m pip install -q "$(TORCH)"; fi
 	$(BIN)/python -m pip install -q -c requirements/constraints.txt -e ".[dev]"
+	$(BIN)/wxpipe profiles install profiles
 	touch $(STAMP)
+
+# `snakemake --profile lumi` (leonardo, marenostrum5, jupiter): links in Snakemake's config directory
+profiles: $(STAMP)
+	$(BIN)/wxpipe profiles install profiles
 
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores all

@@ -2,24 +2,32 @@
 # every output with a lineage record. Stage targets: dataset, statistics, rechunk, transfer, train,
 # evaluate, lineage. Logic lives in the `wxpipe` package; rules only say what flows where.
 import os
+import sys
 
-from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
 from wxpipe import smk
-from wxpipe.config import validate_config
+from wxpipe.errors import WxpipeError
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The demo is the config only when none is given: `snakemake --configfile my.yaml` builds exactly what
+# my.yaml declares (Snakemake would otherwise merge my.yaml into the demo). `--config key=value` still
+# overrides single values of whichever config is in force.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
-CFG = validate_config(config, workflow.configfiles)
+try:  # config and recipes: a mistake is one message naming file, key and line, not a traceback
+    CFG = smk.load_config(config, workflow.configfiles)
+except WxpipeError as exc:
+    sys.exit(f"wxpipe: {exc}")
 # HPC profiles charge jobs to $WXPIPE_ACCOUNT: say so before submitting anything if it is unset
 for _var in smk.unset_account_variables(workflow):
-    raise WorkflowError(
-        f"the profile charges SLURM jobs to ${_var}, which is not set: `export {_var}=<your project>` "
+    sys.exit(
+        f"wxpipe: the profile charges SLURM jobs to ${_var}, which is not set: `export {_var}=<your project>` "
         "(e.g. project_465000123 on LUMI); see docs/sites/"
     )
 DATASETS = list(CFG.datasets)

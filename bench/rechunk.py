@@ -84,7 +84,7 @@ def count_files(path: Path) -> int:
 def count_data_files(path: Path) -> int:
     """Files of the ``data`` array and its per-unit done flags: those grow with the dataset; the rest
     (metadata, grid, statistics) is a fixed few dozen."""
-    return sum(count_files(path / name) for name in ("data", "_rechunk_done"))
+    return sum(count_files(path / name) for name in ("data", "_build/done"))
 
 
 # --- (c) the single-pass limit ------------------------------------------------------------------------------

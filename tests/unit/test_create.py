@@ -49,7 +49,7 @@ def test_parts_are_disjoint_aligned_and_cover(n_dates: int, chunk: int, count: i
 
 def test_create_matches_ecccodes(tmp_path: Path, archive: Path) -> None:
     store = tmp_path / "ds.zarr"
-    ds = create.create(_recipe(tmp_path, archive), store)
+    ds = create.create(_recipe(tmp_path, archive), store, statistics=False)
     assert ds.variables == sorted(ds.variables) and "z_500" in ds.variables and "tp" in ds.variables
     assert ds.data.shape == (8, 9, 1, 5248)
     assert np.array_equal(ds.dates, date_range(START.item(), END.item(), np.timedelta64(6, "h").item()))
@@ -207,3 +207,61 @@ def test_flags_follow_writes_in_any_order(tmp_path: Path, archive: Path, monkeyp
     expected = np.zeros(n, bool)
     expected[order] = True
     assert np.array_equal(dataset.loaded(store), expected)
+
+
+def test_create_writes_statistics_and_never_replaces_a_complete_store(tmp_path: Path, archive: Path) -> None:
+    from wxpipe import statistics
+
+    recipe, store = _recipe(tmp_path, archive), tmp_path / "ds.zarr"
+    ds = create.create(recipe, store)
+    stats = ds.statistics()  # as `wxpipe statistics` computes them, over the recipe's period
+    start, end = statistics.period_of(ds, None, None)
+    expected = statistics.compute(ds, start, end, False, {}, None, 1)
+    np.testing.assert_array_equal(stats["mean"], expected.moments.mean)
+    uuid = ds.uuid
+    with pytest.raises(WxpipeError, match="a complete dataset is already there; --overwrite replaces it"):
+        create.create(recipe, store)
+    assert dataset.open_dataset(store).uuid == uuid
+    assert create.create(recipe, store, overwrite=True, statistics=False).uuid != uuid
+    assert "mean" not in dataset.open_dataset(store).root  # replaced whole, no statistics of the old one
+
+
+def test_create_resumes_an_unfinished_build_of_its_recipe_only(tmp_path: Path, archive: Path) -> None:
+    recipe, store = _recipe(tmp_path, archive), tmp_path / "ds.zarr"
+    create.init(recipe, store)
+    create.load(recipe, store, Part(1, 2))
+    uuid = dataset.open_dataset(store).uuid
+    chunk = store / "data" / "0.0.0.0"
+    before = chunk.stat().st_mtime_ns
+    (tmp_path / "other").mkdir()
+    other = _recipe(tmp_path / "other", archive, missing=["2020-01-02T12:00"])
+    with pytest.raises(WxpipeError, match="an unfinished build of another recipe; --overwrite starts it again"):
+        create.create(other, store)
+    ds = create.create(recipe, store, statistics=False)
+    assert ds.uuid == uuid and ds.attrs["build_complete"] is True
+    assert chunk.stat().st_mtime_ns == before  # the finished part was kept, not rewritten
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "notes.txt").write_text("mine")
+    with pytest.raises(WxpipeError, match="exists and is not a dataset"):
+        create.create(recipe, tmp_path / "junk")
+
+
+def test_finalise_removes_the_build_group_and_a_part_can_run_again(tmp_path: Path, archive: Path) -> None:
+    import warnings
+
+    recipe, store = _recipe(tmp_path, archive), tmp_path / "ds.zarr"
+    create.init(recipe, store)
+    assert (store / create.GRIB_HEADERS).is_file() and (store / "_build" / "loaded").is_dir()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # zarr warns of files it does not know in a group it lists
+        for i in (1, 2):
+            create.load(recipe, store, Part(i, 2))
+        ds = dataset.finalise(store)
+        assert not (store / "_build").exists() and "_build" not in ds.root
+        assert ds.attrs["total_number_of_files"] == sum(1 for f in store.rglob("*") if f.is_file())
+        # a part rerun alone (its input changed): the store is unfinished until finalise runs again
+        create.load(recipe, store, Part(2, 2))
+    flags = dataset.loaded(store)
+    assert flags.all() and not dataset.open_dataset(store).attrs["build_complete"]
+    assert "build       UNFINISHED: 8/8 dates loaded" in summary(store)
+    assert dataset.finalise(store).attrs["build_complete"] is True and not (store / "_build").exists()

@@ -83,7 +83,7 @@ def test_rechunk_round_trip_and_verify(tmp_path: Path, make_dataset: Callable[..
     np.testing.assert_array_equal(out.root["statistics_tendencies_6h_mean"][:], tendency)  # all statistics travel
     np.testing.assert_array_equal(out.data[:], src.data[:])
     assert out.variables == src.variables and out.attrs["source_uuid"] == src.uuid != out.uuid
-    assert out.attrs["layout"] == {"chunks": [8, 3, 1, 100], "shards": None, "zarr_format": 2}
+    assert out.attrs["wxpipe_layout"] == {"chunks": [8, 3, 1, 100], "shards": None, "zarr_format": 2}
     np.testing.assert_array_equal(out.statistics()["mean"], src.statistics()["mean"])
     assert done(out.path).all()
     assert verify(src.path, out.path) == 4
@@ -134,13 +134,16 @@ def test_v3_sharded_layout_round_trips_with_far_fewer_files(
     np.testing.assert_array_equal(sharded.data[:], src.data[:])
     np.testing.assert_array_equal(sharded.dates, src.dates)
     np.testing.assert_array_equal(sharded.statistics()["stdev"], src.statistics()["stdev"])
-    assert sharded.attrs["layout"]["shards"] == [40, 3, 1, 320]
-    assert verify(src.path, sharded.path) == 1
+    assert sharded.attrs["wxpipe_layout"]["shards"] == [40, 3, 1, 320]
     (_, files_v2), (_, files_v3) = tree_size(plain.path), tree_size(sharded.path)
     assert files_v2 >= 2 * (40 // 4) * -(-n_values // 32)  # a file and a done flag per chunk
     assert files_v3 * 10 <= files_v2
     text = summary(sharded.path)
-    assert f"in {files_v3} files" in text and "shards (40, 3, 1, 320)" in text and "complete: 2/2 shards" in text
+    assert f"in {files_v3} files" in text and "shards (40, 3, 1, 320)" in text
+    assert "written, not verified yet: 2/2 shards written" in text
+    assert verify(src.path, sharded.path) == 1
+    assert not (sharded.path / "_build").exists()  # verified: the build flags go, as anemoi's _build group
+    assert "layout      complete: every shard written and verified" in summary(sharded.path)
 
 
 def test_parts_write_disjoint_chunks(tmp_path: Path, make_dataset: Callable[..., Dataset]) -> None:

@@ -9,6 +9,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,18 @@ def _settings(text: str) -> dict[str, Any]:
     return data
 
 
+def _finish(args: argparse.Namespace, what: str, path: Path | None = None) -> None:
+    """Print the command's last line: what it made, its size on disk (``path``) and the time it took."""
+    from .progress import done
+
+    size = None
+    if path is not None:
+        from .fsutil import tree_size
+
+        size = tree_size(path)[0] if path.is_dir() else path.stat().st_size
+    print(done(what, args.clock, size))
+
+
 def _lineage_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lineage", type=Path, help="write this rule's lineage record here")
     p.add_argument("--upstream", type=Path, nargs="*", default=[], help="lineage records of the inputs")
@@ -57,18 +70,21 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
     dates = date_range(args.start, args.end, parse_frequency(args.frequency))
     write_demo_archive(args.out, dates, grid=args.grid, seed=args.seed)
+    _finish(args, f"{args.out}: demo archive, {len(dates)} GRIB2 files on {args.grid}", args.out)
     params = {"start": args.start, "end": args.end, "frequency": args.frequency, "grid": args.grid, "seed": args.seed}
     _record(args, "archive", [describe_tree(args.out)], params)
 
 
 def cmd_recipe(args: argparse.Namespace) -> None:
-    from .create import open_inputs
     from .recipe import load_recipe
+    from .survey import check_first_date
 
     recipe = load_recipe(args.file)
-    with open_inputs(recipe) as inputs:
-        names = inputs.variables()
+    notes = check_first_date(recipe, args.file)  # the first date's files hold every param, level, member
+    names = recipe.variables()
     print(f"{args.file}: valid; {len(recipe.dates.all())} dates, {len(names)} variables: {' '.join(names)}")
+    for note in notes:
+        print(f"  {note}")
 
 
 def cmd_config(args: argparse.Namespace) -> None:
@@ -86,6 +102,16 @@ def cmd_schema(args: argparse.Namespace) -> None:
         print(p)
 
 
+def cmd_profiles(args: argparse.Namespace) -> None:
+    from .profiles import install
+
+    try:
+        lines = install(args.source)
+    except OSError as exc:
+        raise WxpipeError(f"profiles install: {exc}") from None
+    print("\n".join(lines))
+
+
 def cmd_init(args: argparse.Namespace) -> None:
     from . import create
     from .dataset import open_dataset
@@ -93,6 +119,10 @@ def cmd_init(args: argparse.Namespace) -> None:
 
     create.init(args.recipe, args.store)
     ds = open_dataset(args.store)
+    shape = " x ".join(
+        f"{n} {w}" for n, w in zip(ds.data.shape, ("dates", "variables", "members", "points"), strict=True)
+    )
+    _finish(args, f"{args.store}: initialised, {shape}, no data yet", args.store)
     _record(
         args,
         "part",
@@ -108,6 +138,7 @@ def cmd_load(args: argparse.Namespace) -> None:
     part = Part.parse(args.part)
     rng = create.load(args.recipe, args.store, part, args.threads, args.resume)
     ds = open_dataset(args.store)
+    _finish(args, f"{args.store}: part {args.part} loaded, dates {rng.start}..{rng.stop - 1} ({len(rng)})")
     out = {"path": str(args.store), "uuid": ds.uuid, "stage": f"load {args.part}", "dates": [rng.start, rng.stop]}
     _record(args, "part", [out], {"part": args.part})
 
@@ -117,21 +148,29 @@ def cmd_finalise(args: argparse.Namespace) -> None:
     from .lineage import describe_tree
 
     ds = finalise(args.store)
-    print(f"{args.store}: complete, {len(ds.dates)} dates x {len(ds.variables)} variables x {len(ds.latitudes)} points")
+    shape = f"{len(ds.dates)} dates x {len(ds.variables)} variables x {len(ds.latitudes)} points"
+    _finish(args, f"{args.store}: complete, {shape}", args.store)
     _record(args, "dataset", [describe_tree(args.store, uuid=ds.uuid)], {"recipe": ds.attrs["recipe"]})
 
 
 def cmd_create(args: argparse.Namespace) -> None:
     from . import create
 
-    ds = create.create(args.recipe, args.store, args.threads)
-    print(f"{args.store}: complete, {len(ds.dates)} dates x {len(ds.variables)} variables")
+    ds = create.create(args.recipe, args.store, args.threads, args.overwrite, not args.no_statistics)
+    period = f"{ds.attrs['statistics_start_date']} .. {ds.attrs['statistics_end_date']}"
+    stats = "no statistics" if args.no_statistics else f"statistics of {period}"
+    _finish(args, f"{args.store}: complete, {len(ds.dates)} dates x {len(ds.variables)} variables, {stats}", args.store)
 
 
 def cmd_inspect(args: argparse.Namespace) -> None:
-    from .summary import summary
+    from .survey import inspect, is_store
 
-    print(summary(args.store, args.parts))
+    if is_store(args.target):
+        from .summary import summary
+
+        print(summary(args.target, args.parts, args.batch_size, args.sample_dates))
+    else:
+        print(inspect(args.target, args.batch_size, args.sample_dates))
 
 
 def cmd_statistics(args: argparse.Namespace) -> None:
@@ -155,7 +194,7 @@ def cmd_statistics_part(args: argparse.Namespace) -> None:
     allow, tendencies = statistics.allow_nans_of(ds), statistics.tendencies_of(ds)
     s = statistics.compute(ds, start, end, allow, tendencies, Part.parse(args.part), args.threads)
     statistics.save_part(args.out, s)
-    print(f"{args.out}: statistics part {args.part} of {args.store} (dates {s.dates[0]}..{s.dates[1] - 1})")
+    _finish(args, f"{args.out}: statistics part {args.part} of {args.store}, dates {s.dates[0]}..{s.dates[1] - 1}")
 
 
 def cmd_statistics_merge(args: argparse.Namespace) -> None:
@@ -175,6 +214,7 @@ def _write_statistics(args: argparse.Namespace, ds: Dataset, s: Summary) -> None
     from .lineage import describe_tree
 
     statistics.write(args.store, s)
+    _finish(args, f"{args.store}: statistics of {len(s.variables)} variables over {s.start} .. {s.end} written")
     params = {
         "start": s.start.isoformat(),
         "end": s.end.isoformat(),
@@ -198,7 +238,7 @@ def cmd_rechunk_init(args: argparse.Namespace) -> None:
 
     p = init(args.src, args.dst, _layout(args))
     unit = "shards" if p.shards else "chunks"
-    print(f"{args.dst}: empty layout, chunks {p.chunks}, shards {p.shards}; {p.n_units} {unit} to write")
+    _finish(args, f"{args.dst}: empty layout, chunks {p.chunks}, shards {p.shards}; {p.n_units} {unit} to write")
 
 
 def _bounded_malloc() -> None:
@@ -216,12 +256,14 @@ def cmd_rechunk(args: argparse.Namespace) -> None:
         if args.resume:
             raise WxpipeError("--resume goes with --part (a layout made by rechunk-init)")
         out = rechunk(args.src, args.dst, _layout(args), max_mem, args.threads)
-        print(f"{args.dst}: chunks {out.data.chunks}, shards {out.data.shards}; `wxpipe verify` checks it")
+        _finish(
+            args, f"{args.dst}: chunks {out.data.chunks}, shards {out.data.shards}; `wxpipe verify` checks it", args.dst
+        )
         return
     if args.chunks or args.shards or args.zarr_format:
         raise WxpipeError("with --part the layout is the one rechunk-init wrote; leave out --chunks/--shards")
     units = write_part(args.src, args.dst, Part.parse(args.part), max_mem, args.resume, args.threads)
-    print(f"{args.dst}: part {args.part} written (target chunks/shards {units.start}..{units.stop - 1})")
+    _finish(args, f"{args.dst}: part {args.part} written, target chunks/shards {units.start}..{units.stop - 1}")
 
 
 def cmd_verify(args: argparse.Namespace) -> None:
@@ -231,10 +273,10 @@ def cmd_verify(args: argparse.Namespace) -> None:
 
     _bounded_malloc()
     n = verify(args.src, args.dst, parse_size(args.max_mem))
-    print(f"{args.dst}: identical to {args.src} ({n} regions compared)")
+    _finish(args, f"{args.dst}: identical to {args.src}, {n} regions compared", args.dst)
     layout = open_dataset(args.dst)
     out = describe_tree(args.dst, uuid=layout.uuid, source_uuid=layout.attrs.get("source_uuid"))
-    params = {"source": str(args.src), **layout.attrs.get("layout", {"chunks": list(layout.data.chunks)})}
+    params = {"source": str(args.src), **layout.attrs.get("wxpipe_layout", {"chunks": list(layout.data.chunks)})}
     _record(args, "layout", [out], params)
 
 
@@ -294,7 +336,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         distributed.teardown(ctx)
     if not ctx.leader:
         return
-    print(f"trained {args.name}: {json.dumps(res.metrics)}; mlflow run {res.run_id}")
+    _finish(args, f"trained {args.name}: {json.dumps(res.metrics)}; mlflow run {res.run_id}", args.checkpoint)
     _record(
         args,
         "checkpoint",
@@ -314,6 +356,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     cfg = EvaluationConfig.model_validate(_settings(args.settings))
     ds = open_dataset(args.dataset)
     evaluate(ds, args.checkpoint, cfg, args.out, {**_tags(args), "dataset_uuid": ds.uuid})
+    _finish(args, f"{args.out}: scores of {args.checkpoint} over {cfg.period.start} .. {cfg.period.end}", args.out)
     outs = [describe_file(args.out / "scores.json"), describe_file(args.out / "scorecard.png")]
     _record(args, "evaluation", outs, params_of(cfg))
 
@@ -339,9 +382,57 @@ def _date(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that answers a typo in a subcommand, choice or option with the nearest valid one."""
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        if action.choices is not None and value not in action.choices:
+            near = _nearest(str(value), [str(c) for c in action.choices])
+            if near:
+                raise argparse.ArgumentError(action, f"invalid choice: {value!r} (did you mean {near!r}?)")
+        super()._check_value(action, value)  # type: ignore[misc]
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        ns, extra = self.parse_known_args(args, namespace)
+        if extra:
+            sub = self._command_parser(getattr(ns, "command", None))
+            options = [o for a in sub._actions for o in a.option_strings]
+            hints = [f" (did you mean {near}?)" if (near := _nearest(x.split("=")[0], options)) else "" for x in extra]
+            shown = ", ".join(f"{x}{h}" for x, h in zip(extra, hints, strict=True))
+            sub.error(f"unrecognized arguments: {shown}")
+        return ns
+
+    def _command_parser(self, command: str | None) -> argparse.ArgumentParser:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+                return action.choices[command]  # type: ignore[no-any-return]
+        return self
+
+
+def _nearest(word: str, candidates: list[str]) -> str | None:
+    import difflib
+
+    found = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+class _Version(argparse.Action):
+    """``--version``: the package's version is looked up only when asked (importlib.metadata is ~50 ms)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        import wxpipe
+
+        print(f"wxpipe {wxpipe.__version__}")
+        parser.exit()
+
+
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="wxpipe", description=__doc__)
+    ap = _Parser(prog="wxpipe", description=__doc__)
     ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("--version", action=_Version)
     sub = ap.add_subparsers(dest="command", required=True)
 
     def add(name: str, fn: Handler, help: str, lineage: bool = True) -> argparse.ArgumentParser:
@@ -359,7 +450,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", default="O32", choices=["O32", "O48"])
     p.add_argument("--seed", type=int, default=0)
 
-    p = add("recipe", cmd_recipe, "check a recipe: `wxpipe recipe validate FILE`", lineage=False)
+    p = add(
+        "recipe",
+        cmd_recipe,
+        "check a recipe, and that its first date's files hold what it asks for: `wxpipe recipe validate FILE`",
+        lineage=False,
+    )
     p.add_argument("action", choices=["validate"])
     p.add_argument("file", type=Path)
     p = add("config", cmd_config, "check a workflow config: `wxpipe config validate FILE`", lineage=False)
@@ -367,6 +463,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("file", type=Path)
     p = add("schema", cmd_schema, "export the JSON schemas of config and recipe", lineage=False)
     p.add_argument("out", type=Path)
+    p = add(
+        "profiles",
+        cmd_profiles,
+        "link the site profiles into Snakemake's config directory: `snakemake --profile lumi`",
+        lineage=False,
+    )
+    p.add_argument("action", choices=["install"])
+    p.add_argument("source", type=Path, nargs="?", default=Path("profiles"), help="profiles folder (default: profiles)")
 
     for name, fn, text in [
         ("init", cmd_init, "write an empty dataset with all its metadata"),
@@ -379,14 +483,27 @@ def parser() -> argparse.ArgumentParser:
         if name == "load":
             p.add_argument("--part", default="1/1", help="i/N")
             p.add_argument("--resume", action="store_true", help="keep the chunks an interrupted run already loaded")
+        if name == "create":
+            p.add_argument("--overwrite", action="store_true", help="replace a complete dataset at STORE")
+            p.add_argument("--no-statistics", action="store_true", help="skip the statistics (`wxpipe statistics`)")
         if name in ("load", "create"):
             default = 1 if name == "load" else min(4, os.cpu_count() or 1)
             p.add_argument("--threads", type=int, default=default, help=f"decoding threads (default {default})")
     p = add("finalise", cmd_finalise, "check every date is loaded or declared missing, then mark complete")
     p.add_argument("store", type=Path)
-    p = add("inspect", cmd_inspect, "progress of a build, or the summary of a dataset", lineage=False)
-    p.add_argument("store", type=Path)
+    p = add(
+        "inspect",
+        cmd_inspect,
+        "know your data: a recipe's input files or a GRIB archive before a build; "
+        "a dataset's or layout's progress, summary and access patterns after",
+        lineage=False,
+    )
+    p.add_argument("target", help="a recipe (.yaml), a GRIB file, folder or glob, or a dataset or layout (.zarr)")
     p.add_argument("--parts", type=int, help="for an unfinished build: which of N load parts are done")
+    p.add_argument("--batch-size", type=int, default=4, help="samples in a batch, to size it (default 4)")
+    p.add_argument(
+        "--sample-dates", type=int, default=2, help="dates in a training sample (default 2: input state + target)"
+    )
 
     period = "(default: the dataset's statistics period)"
     p = add("statistics", cmd_statistics, "per-variable statistics over the statistics period, in one process")
@@ -487,6 +604,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     args.started = dt.datetime.now(dt.UTC)
+    args.clock = time.monotonic()
     keep_freed_buffers()
     if args.command not in BLAS_COMMANDS:
         # numpy's OpenBLAS starts a thread per core at import, which spins ~0.1 s of CPU per extra core; the data
@@ -497,6 +615,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WxpipeError as exc:
         print(f"wxpipe {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `wxpipe inspect X | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return 0
 
 

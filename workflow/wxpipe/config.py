@@ -232,7 +232,7 @@ def validate_config(data: Mapping[str, Any], sources: Sequence[str | Path] = ())
 
 
 def load_config(path: str | Path) -> Config:
-    data, _ = load_with_lines(path)
+    data, _ = load_with_lines(path, "config")
     return validate_config(data, [path])
 
 

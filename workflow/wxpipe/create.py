@@ -8,8 +8,10 @@ flagged before its data is on disk.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import queue
+import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -31,7 +33,7 @@ from .yamlio import Location
 
 log = logging.getLogger(__name__)
 # GRIB headers resolved by ``init``, for the load jobs (build bookkeeping, like the loaded flags)
-GRIB_HEADERS = "_build_grib_headers.json"
+GRIB_HEADERS = f"{dataset.BUILD}/grib_headers.json"
 
 Grid = tuple[np.ndarray, np.ndarray, list[int], str | float]
 
@@ -247,13 +249,16 @@ def load(recipe_path: str | Path, store: str | Path, part: Part, threads: int = 
     grib.load_headers(Path(store) / GRIB_HEADERS)
     chunk = dataset.write_unit(ds.data)
     rng = part.dates(len(ds.dates), chunk)
+    if resume and ds.attrs.get("build_complete"):
+        log.info("part %d/%d: the dataset is complete, nothing to resume", part.index, part.count)
+        return rng
     done = dataset.loaded(store) if resume else np.zeros(len(ds.dates), dtype=bool)
     todo = [c for c in dataset.chunks_of(rng, chunk) if not done[c.start : c.stop].all()]
     log.info(
         "part %d/%d: dates %d..%d, %d chunks to write, %d thread(s)",
         *(part.index, part.count, rng.start, rng.stop - 1, len(todo), threads),
     )
-    writer = dataset.Writer(store)
+    writer = dataset.Writer(store, rng)
     shape = (chunk, *ds.data.shape[1:])
     with contextlib.ExitStack() as stack:
         stack.callback(writer.close)  # flags what was written, even when a date fails
@@ -263,7 +268,9 @@ def load(recipe_path: str | Path, store: str | Path, part: Part, threads: int = 
         idle: queue.SimpleQueue[tuple[Inputs, np.ndarray]] = queue.SimpleQueue()
         for w in workers:
             idle.put(w)
-        bar = stack.enter_context(progress(total=sum(len(c) for c in todo), desc=f"load {part.index}/{part.count}"))
+        bar = stack.enter_context(
+            progress(total=sum(len(c) for c in todo), desc=f"load {part.index}/{part.count}", unit="date")
+        )
 
         def one(c: range) -> None:
             inputs, buffer = idle.get()
@@ -303,7 +310,51 @@ def _check_nans(fields: np.ndarray, variables: list[str], date: np.datetime64, a
         raise WxpipeError(f"date {iso(date)}: NaN values in {', '.join(bad)} (set build.allow_nans to accept them)")
 
 
-def create(recipe_path: str | Path, store: str | Path, threads: int = 1) -> dataset.Dataset:
-    init(recipe_path, store)
-    load(recipe_path, store, Part(1, 1), threads)
-    return dataset.finalise(store)
+def create(
+    recipe_path: str | Path,
+    store: str | Path,
+    threads: int = 1,
+    overwrite: bool = False,
+    statistics: bool = True,
+) -> dataset.Dataset:
+    """``init``, ``load`` and ``finalise`` in one process, then the statistics, as anemoi's ``create`` does.
+
+    A complete store is replaced only with ``overwrite``; an unfinished one made from the same recipe
+    is resumed (the chunks it flagged are kept), and one from another recipe is refused.
+    """
+    store = Path(store)
+    resume = _resumable(recipe_path, store, overwrite)
+    if not resume:
+        if store.exists():
+            shutil.rmtree(store)
+        init(recipe_path, store)
+    load(recipe_path, store, Part(1, 1), threads, resume=resume)
+    ds = dataset.finalise(store)
+    if statistics:
+        from . import statistics as stats
+
+        start, end = stats.period_of(ds, None, None)
+        stats.write(
+            store, stats.compute(ds, start, end, stats.allow_nans_of(ds), stats.tendencies_of(ds), None, threads)
+        )
+        ds = dataset.open_dataset(store)
+    return ds
+
+
+def _resumable(recipe_path: str | Path, store: Path, overwrite: bool) -> bool:
+    """Whether ``store`` is an unfinished build of this recipe; refuse what must not be replaced silently."""
+    if not store.exists() or overwrite:
+        return False
+    if store.is_dir() and not any(store.iterdir()):
+        return False
+    try:
+        ds = dataset.open_dataset(store)
+    except (WxpipeError, KeyError):
+        raise WxpipeError(f"{store}: exists and is not a dataset; --overwrite replaces it") from None
+    if ds.attrs.get("build_complete", True):
+        raise WxpipeError(f"{store}: a complete dataset is already there; --overwrite replaces it")
+    recipe = load_recipe(recipe_path)
+    if ds.attrs.get("recipe") != json.loads(recipe.model_dump_json()):
+        raise WxpipeError(f"{store}: an unfinished build of another recipe; --overwrite starts it again")
+    log.info("%s: resuming an unfinished build (%d dates loaded)", store, int(dataset.loaded(store).sum()))
+    return True

@@ -2,9 +2,9 @@
 
 Creation is split as on HPC: :func:`init` writes the empty store and its metadata, :func:`load_part`
 writes a chunk-aligned range of dates (parts never share a chunk, so they run as separate jobs), and
-:func:`finalise` checks that every date is present or declared missing. A per-date ``_build_loaded``
-flag is written after the date's data, so an interrupted part resumes and nothing half-written is
-marked done.
+:func:`finalise` checks that every date is present or declared missing. A per-date flag
+(``_build/loaded``; ``finalise`` removes the ``_build`` group) is written after the date's data, so an
+interrupted part resumes and nothing half-written is marked done.
 """
 
 from __future__ import annotations
@@ -34,7 +34,10 @@ from .timeutil import date_range, format_frequency, iso, parse_frequency, second
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = "0.30"
-LOADED = "_build_loaded"
+# build bookkeeping lives in one group, removed once the store is complete, as anemoi-datasets removes
+# its own ``_build``: what readers (anemoi's open_dataset, zarr listings) see is the dataset alone
+BUILD = "_build"
+LOADED = f"{BUILD}/loaded"
 STATISTICS = ("mean", "stdev", "minimum", "maximum")
 
 
@@ -186,7 +189,7 @@ def init(
     root.create_array("dates", data=dates.astype("datetime64[s]"), chunks=(len(dates),))
     root.create_array("latitudes", data=np.asarray(latitudes, dtype="float64"))
     root.create_array("longitudes", data=np.asarray(longitudes, dtype="float64"))
-    root.create_array(LOADED, shape=(len(dates),), chunks=(unit,), dtype="bool", fill_value=False)
+    root.create_group(BUILD).create_array("loaded", shape=(len(dates),), chunks=(unit,), dtype="bool", fill_value=False)
     missing = [iso(m) for m in recipe.dates.missing]
     period = recipe.statistics_period()
     root.attrs.update(
@@ -338,11 +341,12 @@ class Writer:
     FLUSH_SECONDS = 2.0
     FLUSH_CHUNKS = 16
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, dates: range | None = None) -> None:
         self.path = Path(path)
         root = zarr.open_group(str(path), mode="r+")
         self.data = array(root, "data")
-        self.flags = array(root, LOADED)
+        redo = None if dates is None else slice(dates.start, dates.stop)
+        self.flags = build_flags(root, LOADED, (self.data.shape[0],), (write_unit(self.data),), redo)
         self._written: list[range] = []
         self._lock = threading.Lock()
         self._flushed = time.monotonic()
@@ -397,6 +401,29 @@ class Writer:
             write_chunk_file(self.path / self.flags.path / str(k), self._flag_codec, chunk)
 
 
+def build_flags(
+    root: zarr.Group, name: str, shape: tuple[int, ...], chunks: tuple[int, ...], redo: Any = None
+) -> zarr.Array:
+    """The flags array ``name`` of the build group; recreated when a complete store is written again.
+
+    Completion removed the build group, and completion means every flag was set: so the flags come
+    back all set, but for ``redo`` (the selection about to be rewritten), and the store is marked
+    unfinished until it is completed again (a part rerun alone after ``finalise``).
+    """
+    if name in root:
+        return array(root, name)
+    if not root.attrs.get("build_complete", True):
+        raise WxpipeError(f"{root.store_path}: no {name} flags (not made by wxpipe init)")
+    flags = root.require_group(BUILD).create_array(
+        name.removeprefix(f"{BUILD}/"), shape=shape, chunks=chunks, dtype="bool", fill_value=True
+    )
+    if redo is not None:
+        flags[redo] = False
+    root.attrs["build_complete"] = False
+    log.info("%s: complete store written again: build flags recreated", root.store_path)
+    return flags
+
+
 def write_dates(path: str | Path, first: int, block: np.ndarray) -> None:
     writer = Writer(path)
     writer.write(first, block)
@@ -404,7 +431,11 @@ def write_dates(path: str | Path, first: int, block: np.ndarray) -> None:
 
 
 def loaded(path: str | Path) -> np.ndarray:
-    return read(array(zarr.open_group(str(path), mode="r"), LOADED))
+    """Which dates are loaded: the build flags, or all of them in a complete store (flags removed)."""
+    root = zarr.open_group(str(path), mode="r")
+    if LOADED not in root:
+        return np.ones(array(root, "dates").shape[0], dtype=bool)
+    return read(array(root, LOADED))
 
 
 def chunks_of(rng: range, chunk: int) -> Iterator[range]:
@@ -417,7 +448,7 @@ def finalise(path: str | Path) -> Dataset:
     """Refuse, listing the dates, unless every date is loaded or declared missing; then mark complete."""
     root = zarr.open_group(str(path), mode="r+")
     dates = read(array(root, "dates"))
-    done = read(array(root, LOADED))
+    done = loaded(path)
     missing = {seconds(m) for m in root.attrs.get("missing_dates", [])}  # type: ignore[union-attr]
     absent = [iso(d) for d, ok in zip(dates, done, strict=True) if not ok and d not in missing]
     if absent:
@@ -427,9 +458,16 @@ def finalise(path: str | Path) -> Dataset:
 
     if removed := remove_temps(Path(path)):
         log.info("%s: removed %d temporary files left by interrupted writers", path, removed)
+    remove_build(root)
     size, files = tree_size(Path(path))
     root.attrs.update({"build_complete": True, "total_size": size, "total_number_of_files": files})
     return Dataset(path)
+
+
+def remove_build(root: zarr.Group) -> None:
+    """Delete the build group (flags, resolved GRIB headers) of a store that is complete."""
+    if BUILD in root:
+        del root[BUILD]
 
 
 __all__ = ["Dataset", "Part", "date_range", "finalise", "init", "open_dataset", "write_dates"]

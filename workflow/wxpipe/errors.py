@@ -35,6 +35,8 @@ def validation_error(
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key (misspelled?)"
+        elif err["type"].startswith(("datetime_", "date_")):
+            msg = f"{err['input']!r} is not a date: {msg}; expected ISO 8601 like 2020-01-01T06:00 or 2020-01-01"
         out.append(f"{pos}: {key}: {msg}")
     return WxpipeError("validation failed\n  " + "\n  ".join(out))
 

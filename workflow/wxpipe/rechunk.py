@@ -31,7 +31,19 @@ from typing import Any
 import numpy as np
 import zarr
 
-from .dataset import Dataset, Part, array, chunk_file_codec, codecs, read, read_dates, write_chunk_file
+from .dataset import (
+    BUILD,
+    Dataset,
+    Part,
+    array,
+    build_flags,
+    chunk_file_codec,
+    codecs,
+    read,
+    read_dates,
+    remove_build,
+    write_chunk_file,
+)
 from .errors import WxpipeError
 from .fsutil import remove_temps
 from .progress import progress
@@ -45,7 +57,7 @@ def small_arrays(root: Any) -> list[str]:
     return sorted(k for k in root.array_keys() if k != "data" and not k.startswith("_"))
 
 
-DONE = "_rechunk_done"
+DONE = f"{BUILD}/done"  # per target chunk (shard); verify removes the build group of a complete layout
 Extent = tuple[int, int]
 
 
@@ -211,14 +223,15 @@ def init(src: str | Path, dst: str | Path, layout: Layout) -> Plan:
     )
     for name in small_arrays(source.root):
         root.create_array(name, data=read(array(source.root, name)))
-    root.create_array(DONE, shape=p.grid, chunks=(1, 1), dtype="bool", fill_value=False)
+    root.create_group(BUILD).create_array("done", shape=p.grid, chunks=(1, 1), dtype="bool", fill_value=False)
     attrs: dict[str, Any] = {k: v for k, v in source.attrs.items() if k not in ("total_size", "total_number_of_files")}
     attrs.update(
         {
             "uuid": str(uuidlib.uuid4()),
             "source_uuid": source.uuid,
             "chunks": list(p.chunks),
-            "layout": {"chunks": list(p.chunks), "shards": p.shards and list(p.shards), "zarr_format": fmt},
+            # not "layout": anemoi-datasets reserves that attribute (gridded, tabular) and refuses others
+            "wxpipe_layout": {"chunks": list(p.chunks), "shards": p.shards and list(p.shards), "zarr_format": fmt},
         }
     )
     root.attrs.update(attrs)
@@ -242,10 +255,11 @@ def write_part(
     """
     source = Dataset(src)
     root = zarr.open_group(str(dst), mode="r+")
-    out, flags = array(root, "data"), array(root, DONE)
+    out = array(root, "data")
     if out.shape != source.data.shape:
         raise WxpipeError(f"{dst}: shape {out.shape} is not the source's {source.data.shape} (run rechunk-init)")
     p = plan(out.shape, Layout.of(out), max_mem)
+    flags = build_flags(root, DONE, p.grid, (1, 1))
     units = p.part_units(part)
     flat = read(flags).ravel()
     if not resume:
@@ -366,7 +380,8 @@ def verify(src: str | Path, dst: str | Path, max_mem: int = 1_000_000_000) -> in
             raise WxpipeError(f"{dst}: {name} differ from {src}")
     if a.variables != b.variables or a.data.shape != b.data.shape:
         raise WxpipeError(f"{dst}: variables or shape differ from {src}")
-    if DONE in b.root:
+    building = DONE in b.root
+    if building:
         flags = done(dst)
         if not flags.all():
             raise WxpipeError(f"{dst}: {int((~flags).sum())} of {flags.size} target chunks not written yet")
@@ -381,6 +396,10 @@ def verify(src: str | Path, dst: str | Path, max_mem: int = 1_000_000_000) -> in
                 f"{dst}: data differ from {src} in dates {r.dates.start}..{r.dates.stop - 1},"
                 f" points {r.values.start}..{r.values.stop - 1}"
             )
+    if building:  # identical to its source: the layout is complete
+        root = zarr.open_group(str(dst), mode="r+")
+        remove_build(root)
+        root.attrs["build_complete"] = True
     return len(regions)
 
 

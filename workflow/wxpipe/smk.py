@@ -9,15 +9,28 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from .config import Config, params_of
+from .config import Config, params_of, validate_config
 from .create import input_files
 from .dataset import Part
+from .errors import WxpipeError
 from .recipe import load_recipe
 from .sources.demo import demo_path
 from .timeutil import date_range
 from .timeutil import format_frequency as format_frequency
 
 PENDING = "results/lineage/.pending"
+
+
+def load_config(config: dict[str, Any], files: list[str]) -> Config:
+    """The config Snakemake loaded, validated, and every dataset's recipe with it: a mistake in either is
+    found before the DAG is built, as one message naming file, key and line."""
+    cfg = validate_config(config, files)
+    for name, ds in cfg.datasets.items():
+        try:
+            load_recipe(ds.recipe)
+        except WxpipeError as exc:
+            raise WxpipeError(f"datasets.{name}.recipe: {exc}") from None
+    return cfg
 
 
 def demo_files(cfg: Config) -> list[str]:
