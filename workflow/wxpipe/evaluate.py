@@ -23,6 +23,7 @@ from .dataset import Dataset
 from .errors import WxpipeError
 from .fsutil import atomic_write_text
 from .plots import scorecard
+from .progress import progress
 from .timeutil import iso
 from .train import tracking
 from .train.data import read_batch, sample_starts
@@ -71,8 +72,10 @@ def evaluate(
         "persistence": np.zeros((len(leads), len(dataset.variables))),
     }
     used: list[int] = []
+    bar = progress(total=len(starts), desc="evaluate", unit="forecast")
     for lo in range(0, len(starts), BATCH):
         batch = read_batch(dataset, starts[lo : lo + BATCH], (0, *leads))
+        bar.update(len(starts[lo : lo + BATCH]))
         if len(batch.starts) == 0:
             continue
         forecasts = rollout(model, batch.fields[:, 0], batch.dates, dataset, leads)
@@ -81,6 +84,7 @@ def evaluate(
             sums["model"][j] += weighted_mse(forecasts[:, j], truth, weights).sum(axis=0)
             sums["persistence"][j] += weighted_mse(batch.fields[:, 0], truth, weights).sum(axis=0)
         used.extend(int(s) for s in batch.starts)
+    bar.close()
     if not used:
         raise WxpipeError(f"{dataset.path}: every candidate forecast had NaN values")
 
