@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import shutil
 import subprocess
 import sys
@@ -21,12 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from . import gribgen
 from ._env import (
     ANEMOI_PYTHON,
     ANEMOI_VENV,
     BENCH,
+    ROOT,
     WORK,
     ensure_anemoi_venv,
     machine,
@@ -51,9 +54,11 @@ DELTAS = ("6h", "12h")  # tendency statistics compared with anemoi-datasets' add
 class Case:
     name: str
     archive: Path
-    wxpipe: dict[str, Any]
-    anemoi: dict[str, Any]
+    wxpipe: dict[str, Any] | str
+    anemoi: dict[str, Any] | str
     note: str
+    tendencies: bool = True
+    """Whether the recipe asks for tendency statistics (then both stores must have the same)."""
 
 
 def _dates() -> dict[str, str]:
@@ -130,8 +135,7 @@ def check_case(case: Case, work: Path) -> dict[str, Any]:
     here = work / case.name
     here.mkdir(parents=True, exist_ok=True)
     logs = here / "logs"
-    wx_yaml = write_yaml(here / "wxpipe.yaml", case.wxpipe)
-    an_yaml = write_yaml(here / "anemoi.yaml", case.anemoi)
+    wx_yaml, an_yaml = _recipe_file(here / "wxpipe.yaml", case.wxpipe), _recipe_file(here / "anemoi.yaml", case.anemoi)
     wx_store, an_store = here / "wxpipe.zarr", here / "anemoi.zarr"
     for s in (wx_store, an_store):
         if s.exists():
@@ -153,12 +157,113 @@ def check_case(case: Case, work: Path) -> dict[str, Any]:
     if side.returncode != 0:
         raise RuntimeError(f"{case.name}: anemoi side failed:\n{side.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(side.stdout.strip().splitlines()[-1])
+    result["expects_tendencies"] = case.tendencies
     result["commands"] = {
         "wxpipe": f"wxpipe create {rel(wx_yaml)} {rel(wx_store)} && wxpipe statistics {rel(wx_store)}",
         "anemoi": f"{rel(ANEMOI_VENV)}/bin/anemoi-datasets create {rel(an_yaml)} {rel(an_store)} --overwrite",
     }
     (here / "result.json").write_text(json.dumps(result, indent=2, default=str))
     return result
+
+
+def _recipe_file(path: Path, recipe: dict[str, Any] | str) -> Path:
+    if isinstance(recipe, str):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(recipe)
+        return path
+    return write_yaml(path, recipe)
+
+
+# --- the corpus of anemoi recipes (tests/recipes/anemoi) ------------------------------------------------
+
+CORPUS = ROOT / "tests" / "recipes" / "anemoi"
+# the local archives the corpus recipes name by folder (``path: grib-1deg/...``)
+ARCHIVES = {"grib-1deg/": gribgen.ARCHIVE, "grib-1deg-ens/": gribgen.ENSEMBLE}
+_PATH = re.compile(r"(\bpath:\s*)(" + "|".join(re.escape(k) for k in ARCHIVES) + ")")
+_VERDICT = re.compile(r"^# verdict: (identical|refused: (.*))$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class CorpusRecipe:
+    """One recipe of the corpus: its file, what its header says, its text with local archive paths."""
+
+    path: Path
+    identical: bool
+    refusal: str  # the message expected from wxpipe for a refused recipe
+    source: str  # the header's first line: which anemoi doc page or test it comes from
+
+    @classmethod
+    def read(cls, path: Path) -> CorpusRecipe:
+        text = path.read_text()
+        m = _VERDICT.search(text)
+        if m is None:
+            raise SystemExit(f"{path}: no '# verdict: identical|refused: ...' line in its header")
+        pages = re.findall(r"(?:docs|tests)/[\w/.-]+\.yaml", text[: m.start()])
+        return cls(path, m.group(1) == "identical", m.group(2) or "", ", ".join(f"`{p}`" for p in pages))
+
+    def local_text(self) -> str:
+        """The recipe with its archive folders made absolute (the same text for both tools)."""
+        return _PATH.sub(lambda m: m.group(1) + str(ARCHIVES[m.group(2)]) + "/", self.path.read_text())
+
+    @property
+    def name(self) -> str:
+        return f"corpus-{self.path.stem}"
+
+
+def corpus() -> list[CorpusRecipe]:
+    return [CorpusRecipe.read(p) for p in sorted(CORPUS.glob("*.yaml"))]
+
+
+def corpus_cases(recipes: list[CorpusRecipe]) -> list[Case]:
+    """The recipes anemoi builds the same as wxpipe: each built by both tools from the same file."""
+    out = []
+    for r in recipes:
+        if not r.identical:
+            continue
+        text = r.local_text()
+        archive = next((a for k, a in ARCHIVES.items() if k in r.path.read_text()), gribgen.ARCHIVE)
+        wants = bool((yaml.safe_load(text).get("statistics") or {}).get("tendencies"))
+        out.append(Case(r.name, archive, text, text, f"`{rel(r.path)}`, adapted from {r.source}", tendencies=wants))
+    return out
+
+
+def check_refusals(recipes: list[CorpusRecipe], work: Path) -> dict[str, dict[str, Any]]:
+    """Each recipe the corpus marks refused must fail ``wxpipe recipe validate`` with its message."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in recipes:
+        if r.identical:
+            continue
+        path = _recipe_file(work / r.name / "recipe.yaml", r.local_text())
+        proc = subprocess.run(wxpipe_cmd("recipe", "validate", path), capture_output=True, text=True)
+        said = (proc.stdout + proc.stderr).strip()
+        ok = proc.returncode != 0 and r.refusal in said and "misspelled" not in said
+        shown = [line.split(": ", 1)[-1] for line in said.splitlines() if r.refusal in line]
+        out[r.name] = {"ok": ok, "expected": r.refusal, "said": shown[0] if shown else said[-300:]}
+    return out
+
+
+def corpus_report(results: dict[str, dict[str, Any]], refusals: dict[str, dict[str, Any]]) -> list[str]:
+    lines = [
+        "",
+        f"### Recipes as anemoi users write them (`{rel(CORPUS)}`)",
+        "",
+        "Each recipe is adapted from anemoi-datasets' documentation or tests to the local GRIB archives "
+        "(its header names the page); the identical ones are built by both tools from the same file and "
+        "compared as above, the refused ones must fail `wxpipe recipe validate` with `not supported by wxpipe: ...`.",
+        "",
+        "| recipe | from | expected | result |",
+        "|---|---|---|---|",
+    ]
+    for r in corpus():
+        if r.identical:
+            res = results.get(r.name)
+            fails = failures(res) if res else ["not built"]
+            got = "**identical**" if not fails else f"**DIFFERS**: {'; '.join(fails)[:300]}"
+        else:
+            ref = refusals.get(r.name, {})
+            got = f"refused: `{ref.get('said', '')}`" if ref.get("ok") else f"**NOT REFUSED AS EXPECTED**: `{ref}`"
+        lines.append(f"| `{r.path.name}` | {r.source} | {'identical' if r.identical else 'refused'} | {got} |")
+    return lines
 
 
 # --- verdict ---------------------------------------------------------------------------------------------
@@ -171,7 +276,8 @@ def failures(result: dict[str, Any]) -> list[str]:
         if isinstance(r, dict) and r.get("ok") is False:
             out.append(f"open_dataset(wxpipe store): {name}: {r.get('error') or _short(r)}")
     cmp = result["wxpipe_vs_anemoi"]
-    for name in ("variables", "dates", "latitudes", "longitudes", "frequency", "statistics", "tendencies"):
+    checked = ("variables", "dates", "latitudes", "longitudes", "frequency", "statistics", "tendencies")
+    for name in checked if result.get("expects_tendencies", True) else checked[:-1]:
         r = cmp.get(name, {})
         if not r.get("ok", False):
             out.append(f"wxpipe vs anemoi: {name} differ: {_short(r)}")
@@ -290,23 +396,42 @@ def report(results: dict[str, dict[str, Any]], all_cases: list[Case], version: s
     return "\n".join([*lines, "", *details, f"Full results: `{rel(WORK / 'compat')}/<archive>/result.json`."])
 
 
-def run() -> bool:
+def _check(case: Case, work: Path) -> dict[str, Any] | None:
+    """``check_case``, with a build that fails reported (and the others still run)."""
+    try:
+        return check_case(case, work)
+    except RuntimeError as exc:
+        log.error("%s: %s", case.name, exc)
+        (work / case.name / "error.txt").write_text(str(exc))
+        return None
+
+
+def run(corpus_only: bool = False) -> bool:
     work = WORK / "compat"
     version = ensure_anemoi_venv()
     gribgen.ensure_archive(N_DATES)
-    ensure_demo(work / "demo-grib")
-    all_cases = cases(work)
-    results = {c.name: check_case(c, work) for c in all_cases}
-    body = report(results, all_cases, version)
+    gribgen.ensure_ensemble(N_DATES)
+    recipes = corpus()
+    all_cases = [] if corpus_only else cases(work)
+    if not corpus_only:
+        ensure_demo(work / "demo-grib")
+    found = {c.name: _check(c, work) for c in [*all_cases, *corpus_cases(recipes)]}
+    results = {k: v for k, v in found.items() if v is not None}
+    refusals = check_refusals(recipes, work)
+    shown = [c for c in all_cases if c.name in results]
+    body = report(results, shown, version) if shown else f"Against anemoi-datasets {version}."
+    body = "\n".join([body, *corpus_report(results, refusals)])
     replace_section(SECTION, body)
     print(body)
-    return not any(failures(r) for r in results.values())
+    broken = len(results) < len(found) or any(failures(r) for r in results.values())
+    return not broken and all(r["ok"] for r in refusals.values())
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m bench compat", description=__doc__)
-    ap.parse_args(argv)
-    ok = run()
+    ap.add_argument("--corpus-only", action="store_true", help="only the recipes of tests/recipes/anemoi")
+    args = ap.parse_args(argv)
+    ok = run(args.corpus_only)
     if not ok:
         log.error("compatibility checks failed: see BENCHMARKS.md and bench/work/compat/*/result.json")
         sys.exit(1)

@@ -151,11 +151,11 @@ def _field(p: Param, w: _Waves, lat: np.ndarray, lon: np.ndarray, t: float, nois
     return out.ravel()
 
 
-def _handles() -> dict[str, Any]:
+def _handles(params: tuple[Param, ...] | list[Param] = PARAMS) -> dict[str, Any]:
     """One handle per variable with grid, parameter and level set; only dates and values change per file."""
     handles: dict[str, Any] = {}
     try:
-        for p in PARAMS:
+        for p in params:
             h = eccodes.codes_grib_new_from_samples(p.sample)
             handles[p.name] = h
             for key, value in (
@@ -183,6 +183,53 @@ def _handles() -> dict[str, Any]:
             eccodes.codes_release(h)
         raise
     return handles
+
+
+ENSEMBLE = WORK / "grib-1deg-ens"
+ENSEMBLE_PARAMS: tuple[str, ...] = ("2t", "msl")
+MEMBERS = 4
+
+
+def ensure_ensemble(n_dates: int, archive: Path = ENSEMBLE, members: int = MEMBERS) -> Path:
+    """Make sure an ensemble archive holds its first ``n_dates`` files: ``2t`` and ``msl`` of members
+    0 to ``members - 1`` (GRIB 2 product template 1, so ``number`` is the perturbation number)."""
+    stamp = archive / "archive.json"
+    want = {"layout": LAYOUT_VERSION, "members": members, "start": str(START), "grid": [NJ, NI]}
+    if stamp.exists() and json.loads(stamp.read_text()) != want:
+        for f in archive.glob("*.grib2"):
+            f.unlink()
+    archive.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(json.dumps(want) + "\n")
+    todo = [d for d in dates(n_dates) if not file_of(archive, d).exists()]
+    if not todo:
+        return archive
+    lat = np.linspace(90.0, -90.0, NJ)
+    lon2, lat2 = np.meshgrid(np.deg2rad(np.arange(NI, dtype=np.float64)), np.deg2rad(lat))
+    params = [p for p in PARAMS if p.name in ENSEMBLE_PARAMS]
+    waves = {p.name: _Waves.draw(np.random.default_rng(1)) for p in params}
+    handles = _handles(params)
+    try:
+        for h in handles.values():
+            for key, value in (
+                ("productDefinitionTemplateNumber", 1),
+                ("typeOfProcessedData", 4),
+                ("typeOfEnsembleForecast", 3),
+                ("numberOfForecastsInEnsemble", members),
+            ):
+                eccodes.codes_set(h, key, value)
+        for date in todo:
+            t = float((date - START).astype(np.int64)) / 86400.0
+            parts = []
+            for n in range(members):
+                noise = np.random.default_rng([n, int(date.astype(np.int64))])
+                for p in params:
+                    eccodes.codes_set(handles[p.name], "perturbationNumber", n)
+                    parts.append(_encode(handles[p.name], date, _field(p, waves[p.name], lat2, lon2, t, noise)))
+            _write_atomic(file_of(archive, date), b"".join(parts))
+    finally:
+        for h in handles.values():
+            eccodes.codes_release(h)
+    return archive
 
 
 def _encode(handle: Any, date: np.datetime64, values: np.ndarray) -> bytes:

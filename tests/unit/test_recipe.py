@@ -438,3 +438,149 @@ def test_variable_naming_uses_only_param_and_levelist() -> None:
     pl = {"grib": {"path": "a", "param": ["t"], "levtype": "pl", "levelist": [500, 850]}}
     with pytest.raises(ValueError, match=r"input\.join\.0\.grib\.param\n  variable t is also given by this source"):
         Recipe.model_validate({"dates": dates, "input": {"join": [pl]}, "build": {"variable_naming": "param"}})
+
+
+# --- recipes as anemoi users write them ---------------------------------------------------------
+
+ANEMOI = """\
+dates:
+  start: 2020-01-01T00:00:00Z
+  end: 2020-01-03 18:00:00
+  frequency: PT6H
+input:
+  grib:
+    path: grib/{date:strftime(%Y%m%d%H)}.grib2
+    param: [z, t]
+    levelist: 500
+"""
+
+
+def test_one_source_under_input_is_a_join_of_one(tmp_path: Path) -> None:
+    recipe = load_recipe(_write(tmp_path, ANEMOI))
+    (branch,) = recipe.plan()
+    (spec,) = branch.sources
+    assert spec.reference == "input.grib" and branch.where == ("input",)
+    assert spec.source == GribSource(path="grib/{date:strftime(%Y%m%d%H)}.grib2", param=["z", "t"], levelist=[500])
+    assert isinstance(spec.source, GribSource) and spec.source.levtype == "pl"  # levelist without levtype
+    assert recipe.variables() == ["t_500", "z_500"]
+    assert list(json.loads(recipe.model_dump_json())["input"]) == ["grib"]
+
+
+@pytest.mark.parametrize(
+    ("start", "frequency", "expected"),
+    [
+        ("2020-01-01T06:00:00Z", "6h", dt.datetime(2020, 1, 1, 6)),
+        ("'2020-01-01T08:00:00+02:00'", "6", dt.datetime(2020, 1, 1, 6)),  # the instant, in UTC
+        ("2020-01-01 06:00:00", "P1D", dt.datetime(2020, 1, 1, 6)),
+        ("2020-01-01", "360m", dt.datetime(2020, 1, 1)),
+    ],
+)
+def test_dates_in_anemoi_forms(tmp_path: Path, start: str, frequency: str, expected: dt.datetime) -> None:
+    text = ANEMOI.replace("2020-01-01T00:00:00Z", start).replace("PT6H", frequency)
+    text = text.replace("2020-01-03 18:00:00", "2020-01-05 06:00:00" if frequency == "P1D" else "2020-01-05 00:00")
+    dates = load_recipe(_write(tmp_path, text)).dates
+    assert dates.start == expected and dates.start.tzinfo is None
+    assert dates.frequency == (dt.timedelta(days=1) if frequency == "P1D" else dt.timedelta(hours=6))
+
+
+def test_missing_dates_as_strings_and_ranges(tmp_path: Path) -> None:
+    text = ANEMOI.replace(
+        "  frequency: PT6H\n",
+        "  frequency: PT6H\n  missing:\n    - '2020-01-01 06:00:00'\n"
+        "    - {start: 2020-01-02T00:00, end: 2020-01-02T12:00}\n    - {start: 2020-01-03, end: 2020-01-03T12:00, "
+        "frequency: 12h}\n",
+    )
+    dates = load_recipe(_write(tmp_path, text)).dates
+    hours = [(d - dates.start).total_seconds() / 3600 for d in dates.missing]
+    assert hours == [6, 24, 30, 36, 48, 60]
+
+
+@pytest.mark.parametrize(
+    ("bound", "expected"),
+    [
+        ("end: 2020", (dt.datetime(2020, 1, 1), dt.datetime(2020, 1, 3, 18))),  # anemoi: the last date of 2020
+        ("end: 2020-01-02", (dt.datetime(2020, 1, 1), dt.datetime(2020, 1, 2, 18))),  # a whole day
+        ("start: '2020-01-02'\n  end: 202001", (dt.datetime(2020, 1, 2), dt.datetime(2020, 1, 3, 18))),
+        ("end: 2020-01-02 12:00:00", (dt.datetime(2020, 1, 1), dt.datetime(2020, 1, 2, 12))),
+    ],
+)
+def test_statistics_bounds_in_anemoi_forms(tmp_path: Path, bound: str, expected: tuple[dt.datetime, ...]) -> None:
+    recipe = load_recipe(_write(tmp_path, ANEMOI + f"statistics:\n  {bound}\n"))
+    period = recipe.statistics_period()
+    assert (period.start, period.end) == expected
+
+
+BAD = [
+    ("  end: 2020-01-03 18:00:00", "  end: 2020", "dates.end: 2020 is not a date: expected an ISO 8601 date"),
+    ("  end: 2020-01-03 18:00:00", "  end: tomorrow", "dates.end: 'tomorrow' is not a date: expected"),
+    ("input:", "statistics: {end: 2019}\ninput:", "statistics.end: statistics end 2019 is before the first"),
+    ("input:", "statistics: {start: 2020-14}\ninput:", "statistics.start: '2020-14' is not a date"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "message"), BAD, ids=[b[2].split(":")[0] for b in BAD])
+def test_a_bad_date_names_the_key_line_and_format(tmp_path: Path, old: str, new: str, message: str) -> None:
+    text = ANEMOI.replace(old, new)
+    err = _error(tmp_path, text)
+    line = _line(text, new.strip().split("\n")[0])
+    assert f"{tmp_path / 'recipe.yaml'}:{line}: {message}" in err
+    assert len(err.splitlines()) == 2  # "validation failed" and the one problem
+
+
+UNSUPPORTED = [
+    # (old, new, the line the error names, message)
+    ("  grib:", "  mars:", "mars:", "input.mars: not supported by wxpipe: the mars source"),
+    ("  grib:", "  grib-index:", "grib-index:", "input.grib-index: not supported by wxpipe: the grib-index source"),
+    ("    levelist: 500", "    levelist: 500\n    flavour: f.yaml", "flavour:", "input.grib.flavour: not supported"),
+    ("    levelist: 500", "    levelist: 500\n    stream: enda", "stream:", "input.grib.stream: not supported"),
+    ("    levelist: 500", "    levtype: pl", "levtype:", "input.grib.levtype: not supported by wxpipe: levtype pl"),
+    ("    levelist: 500", "    levtype: ml", "levtype:", "input.grib.levtype: not supported by wxpipe: levtype ml"),
+    ("grib/{date", "grib/{param}_{date", "path:", "input.grib.path: not supported by wxpipe: {param} in a path"),
+    ("dates:", "data_sources: {}\ndates:", "data_sources:", "data_sources: not supported by wxpipe: named data_"),
+    ("PT6H", "30m", "frequency:", "dates.frequency: not supported by wxpipe: a frequency of 30m"),
+    ("input:", "build: {allow_nans: [z_500]}\ninput:", "build:", "build.allow_nans: not supported by wxpipe: allow_"),
+    ("input:", "build: {variable_naming: '{param}{level}'}\ninput:", "build:", "build.variable_naming: not supported"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "at", "message"), UNSUPPORTED, ids=[u[3].split(":")[0] for u in UNSUPPORTED])
+def test_what_anemoi_has_and_wxpipe_lacks_is_refused_as_such(
+    tmp_path: Path, old: str, new: str, at: str, message: str
+) -> None:
+    text = ANEMOI.replace(old, new)
+    err = _error(tmp_path, text)
+    assert f":{_line(text, at)}: {message}" in err
+    assert "misspelled" not in err
+
+
+def test_filters_wxpipe_lacks_are_refused_and_typos_stay_typos(tmp_path: Path) -> None:
+    pipe = ANEMOI.replace("  grib:\n", "  pipe:\n  - grib:\n").replace("\n    ", "\n      ")
+    err = _error(tmp_path, pipe + "  - rotate_winds: {x_wind: u, y_wind: v}\n")
+    assert "input.pipe.1.rotate_winds: not supported by wxpipe: the rotate_winds filter" in err
+    err = _error(tmp_path, pipe + "  - rename: {param: '{param}_x'}\n")
+    assert "input.pipe.1.rename.param: not supported by wxpipe: rename with a format string" in err
+    err = _error(tmp_path, pipe + "  - renmae: {param: {z: geopotential}}\n")
+    assert "input.pipe.1.renmae: unknown key (misspelled?)" in err
+    assert "input.grib.parm: unknown key (misspelled?)" in _error(tmp_path, ANEMOI.replace("param:", "parm:"))
+
+
+def test_param_with_a_level_suffix_says_how_to_write_it(tmp_path: Path) -> None:
+    err = _error(tmp_path, ANEMOI.replace("param: [z, t]", "param: [z_500]").replace("    levelist: 500\n", ""))
+    assert "param z_500 names a level" in err and "write param: [z], levelist: [500]" in err
+    assert load_recipe(_write(tmp_path, ANEMOI.replace("[z, t]", "[10u, 2t]").replace("levelist: 500", "")))
+
+
+def test_paths_may_be_a_list(tmp_path: Path) -> None:
+    from wxpipe.sources.grib import matching_files
+
+    for name in ("a_2020010100.grib2", "b_2020010100.grib2", "c_2020010100.grib2"):
+        (tmp_path / name).write_bytes(b"")
+    pattern = str(tmp_path / "{date:strftime(%Y%m%d%H)}.grib2")
+    text = ANEMOI.replace(
+        "    path: grib/{date:strftime(%Y%m%d%H)}.grib2",
+        f"    path: ['{pattern.replace('{date', 'a_{date')}', '{tmp_path}/[bc]_{{date:strftime(%Y%m%d%H)}}.grib2']",
+    )
+    (spec,) = load_recipe(_write(tmp_path, text)).plan()[0].sources
+    assert isinstance(spec.source, GribSource) and isinstance(spec.source.path, list)
+    found = matching_files(spec.source.path, np.datetime64("2020-01-01T00:00"))
+    assert [p.name for p in found] == ["a_2020010100.grib2", "b_2020010100.grib2", "c_2020010100.grib2"]

@@ -10,6 +10,7 @@ import yaml
 from .errors import WxpipeError
 
 Location = tuple[str | int, ...]
+MERGE = "tag:yaml.org,2002:merge"
 
 
 def _construct(node: yaml.Node, where: Location, lines: dict[Location, int], path: Path, seen: set[int]) -> Any:
@@ -24,10 +25,21 @@ def _construct(node: yaml.Node, where: Location, lines: dict[Location, int], pat
         seen = seen | {id(node)}
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
+        merged: list[yaml.Node] = []
         for key_node, value_node in node.value:
+            if key_node.tag == MERGE:  # ``<<: *defaults`` (or a list of them), as anemoi's recipes write
+                merged += value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                continue
             key = _scalar(key_node, path)
             out[key] = _construct(value_node, (*where, key), lines, path, seen)
             lines[(*where, key)] = key_node.start_mark.line + 1
+        for source in merged:  # keys written here win, then the first mapping merged
+            if not isinstance(source, yaml.MappingNode):
+                raise WxpipeError(f"{path}:{source.start_mark.line + 1}: << merges mappings only")
+            for key, value in _construct(source, where, {}, path, seen).items():
+                if key not in out:
+                    out[key] = value
+                    lines[(*where, key)] = lines[where]
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_construct(item, (*where, i), lines, path, seen) for i, item in enumerate(node.value)]

@@ -13,16 +13,18 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydantic
 
 from .._model import Period, StrictModel
 from ..errors import validation_error
-from ..timeutil import format_frequency, iso, seconds
+from ..timeutil import format_frequency, iso, seconds, to_datetime
 from ..yamlio import Location, load_with_lines
+from ._anemoi import TOP_LEVEL, refuse_keys
 from ._base import ConcatDates as ConcatDates
-from ._base import Dates, Problem, _fail, _off_frequency
+from ._base import Dates, Problem, _fail, _off_frequency, period_of
 from ._base import Freq as Freq
 from ._base import Ints as Ints
 from ._base import Params as Params
@@ -35,7 +37,7 @@ from ._output import Blosc as Blosc
 from ._output import Compressor as Compressor
 from ._output import NoCompression as NoCompression
 from ._output import Zstd as Zstd
-from ._plan import Branch, SourceSpec, _join_leaves, _leaves, _pipe_leaves
+from ._plan import Branch, SourceSpec, _leaves
 from ._sources import AccumulationsSource as AccumulationsSource
 from ._sources import Constants as Constants
 from ._sources import ForcingParam as ForcingParam
@@ -50,6 +52,8 @@ from ._sources import XarrayZarrSource as XarrayZarrSource
 
 
 class Recipe(StrictModel):
+    common: dict[str, Any] = pydantic.Field(default={}, exclude=True)
+    """Ignored, as anemoi ignores it: a place for YAML anchors (``&request``) that sources reuse."""
     name: str | None = None
     description: str = ""
     attribution: str = ""
@@ -59,6 +63,13 @@ class Recipe(StrictModel):
     build: Build = Build()
     output: Output = Output()
     statistics: Statistics = Statistics()
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _anemoi_keys(cls, data: Any) -> Any:
+        """Top-level keys of anemoi's recipes that wxpipe does not implement are refused as such."""
+        refuse_keys(data, cls.model_fields, TOP_LEVEL)
+        return data
 
     @pydantic.model_validator(mode="after")
     def _cross_checks(self) -> Recipe:
@@ -74,7 +85,7 @@ class Recipe(StrictModel):
     def plan(self) -> list[Branch]:
         """The input tree flattened: for each date range, the leaf sources that apply to it.
 
-        A ``join`` or ``pipe`` input is one branch over the recipe's dates; a ``concat`` gives one
+        A ``join``, ``pipe`` or single-source input is one branch over the recipe's dates; a ``concat`` gives one
         branch per item, in the order written. Branches do not overlap, and every date that no
         branch covers is declared missing (both checked when the recipe is loaded).
         """
@@ -89,7 +100,7 @@ class Recipe(StrictModel):
                 )
                 for i, item in enumerate(inp.concat)
             ]
-        leaves = _join_leaves(inp.join, ("input", "join")) if inp.join else _pipe_leaves(inp.pipe, ("input", "pipe"))
+        leaves = _leaves(inp, ("input",))  # a join, a pipe or one source
         return [Branch(self.dates.start, self.dates.end, tuple(leaves), ("input",))]
 
     def sources_for(self, date: np.datetime64) -> list[SourceSpec]:
@@ -114,8 +125,9 @@ class Recipe(StrictModel):
     def statistics_period(self) -> Period:
         """The recipe's period, else anemoi-datasets' default (drop the tail of the dates)."""
         dates = self.dates.all()
-        if self.statistics.start or self.statistics.end:
-            return Period(start=self.statistics.start or self.dates.start, end=self.statistics.end or self.dates.end)
+        start, end = (self._bound(k)[0] for k in ("start", "end"))
+        if start or end:
+            return Period(start=start or self.dates.start, end=end or self.dates.end)
         years = (self.dates.end - self.dates.start).days / 365.25
         if years < 10:
             last = dates[max(int(len(dates) * 0.8) - 1, 0)]
@@ -124,6 +136,26 @@ class Recipe(StrictModel):
             cutoff = np.datetime64(self.dates.end.replace(year=self.dates.end.year - drop), "s")
             last = dates[dates <= cutoff][-1]
         return Period(start=self.dates.start, end=dt.datetime.fromisoformat(str(last)))
+
+    def _bound(self, key: str) -> tuple[dt.datetime | None, list[Problem]]:
+        """``statistics.start`` or ``end`` as a date of the dataset, with the problems found.
+
+        A year, month or day stands, as in anemoi, for the first date from its start (``start``) or
+        the last date before its end (``end``); a date must be one of the dataset's.
+        """
+        value = getattr(self.statistics, key)
+        where: Location = ("statistics", key)
+        if value is None:
+            return None, []
+        if isinstance(value, dt.datetime):
+            return value, self._on_dates(value, where, f"statistics {key}")
+        lo, hi = period_of(value)
+        dates = self.dates.all()
+        chosen = dates[dates >= seconds(lo)][:1] if key == "start" else dates[dates < seconds(hi)][-1:]
+        if not len(chosen):
+            side = "after the last" if key == "start" else "before the first"
+            return None, [(where, f"statistics {key} {value} is {side} of the recipe's dates")]
+        return to_datetime(chosen[0]), []
 
     # -- checks that need more than one part of the recipe
 
@@ -137,7 +169,7 @@ class Recipe(StrictModel):
 
     def _check_concat(self) -> list[Problem]:
         problems: list[Problem] = []
-        items = self.input.concat
+        items = self.input.concat or []
         for i, item in enumerate(items):
             at: Location = ("input", "concat", i, "dates")
             for key in ("start", "end"):
@@ -171,14 +203,11 @@ class Recipe(StrictModel):
         return problems
 
     def _check_statistics(self) -> list[Problem]:
-        problems: list[Problem] = []
         st = self.statistics
-        for key in ("start", "end"):
-            d = getattr(st, key)
-            if d is not None:
-                problems += self._on_dates(d, ("statistics", key), f"statistics {key}")
-        if st.start and st.end and st.end < st.start:
-            problems.append((("statistics", "end"), f"end {st.end} is before start {st.start}"))
+        (start, p_start), (end, p_end) = self._bound("start"), self._bound("end")
+        problems = p_start + p_end
+        if start and end and end < start:
+            problems.append((("statistics", "end"), f"end {end} is before start {start}"))
         if isinstance(st.tendencies, list):
             step = self.dates.frequency
             for k, delta in enumerate(st.tendencies):
@@ -227,7 +256,7 @@ class Recipe(StrictModel):
 
 def load_recipe(path: str | Path) -> Recipe:
     """Read and validate a recipe; errors name the file, key and line."""
-    data, lines = load_with_lines(path)
+    data, lines = load_with_lines(path, "recipe")
     try:
         return Recipe.model_validate(data)
     except pydantic.ValidationError as exc:

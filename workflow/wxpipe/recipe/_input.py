@@ -12,6 +12,7 @@ from pydantic import (
 )
 
 from .._model import StrictModel
+from ._anemoi import refuse_keys, unsupported
 from ._base import ConcatDates, Problem, _fail
 from ._sources import AccumulationsSource, Constants, Forcings, GribSource, LeafSource, NetcdfSource, XarrayZarrSource
 
@@ -27,11 +28,29 @@ class Rename(StrictModel):
 
     param: dict[str, str] = Field(min_length=1)
 
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _anemoi_forms(cls, data: Any) -> Any:
+        """anemoi renames any metadata key, and by format strings too; wxpipe renames params by name."""
+        if isinstance(data, dict):
+            if isinstance(data.get("param"), str):
+                unsupported([(("param",), "rename with a format string (write param: {old: new})")])
+            refuse_keys(data, ["param"], {k: f"renaming {k} (wxpipe renames param only)" for k in data})
+        return data
+
 
 class _Action(StrictModel):
     """One item of the input tree: exactly one of its keys is given."""
 
     model_config = ConfigDict(populate_by_name=True)
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _anemoi_actions(cls, data: Any) -> Any:
+        """An anemoi source or filter that wxpipe lacks is refused as such, not as a typo."""
+        known = [k for n, info in cls.model_fields.items() for k in (n, info.alias) if k]
+        refuse_keys(data, known, kind="action")
+        return data
 
     @pydantic.model_serializer(mode="wrap")
     def _as_written(self, handler: pydantic.SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -73,7 +92,7 @@ class _Sources(_Action):
     def leaf(self) -> LeafSource | None:
         """The source of this item, or None when it is a join or a pipe."""
         key, value = self.action()
-        return value if key not in ("join", "pipe", "rename") else None
+        return value if key not in ("join", "pipe", "rename", "concat") else None
 
 
 class SourceEntry(_Sources):
@@ -152,21 +171,17 @@ class ConcatItem(_Sources):
         return self
 
 
-class Input(StrictModel):
-    """The top of the input tree: exactly one of ``join``, ``concat`` or ``pipe``."""
+class Input(_Sources):
+    """The top of the input tree: one of ``join``, ``concat``, ``pipe``, or a single source (anemoi's
+    ``input: {grib: ...}``, which is a join of one)."""
 
-    join: Join = []
-    concat: Annotated[list[ConcatItem], Field(min_length=1)] = []
-    pipe: Pipe = []
-
-    @pydantic.model_serializer(mode="wrap")
-    def _as_written(self, handler: pydantic.SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data = handler(self)
-        return {k: v for k, v in data.items() if k in self.model_fields_set}
+    join: Join | None = None
+    concat: Annotated[list[ConcatItem], Field(min_length=1)] | None = None
+    pipe: Pipe | None = None
 
     @pydantic.model_validator(mode="after")
     def _one(self) -> Input:
-        given = [k for k in ("join", "concat", "pipe") if k in self.model_fields_set]
+        given = [k for k, _ in self._given()]
         if len(given) != 1:
-            raise ValueError(f"input names exactly one of join, concat, pipe; got {given or 'none'}")
+            raise ValueError(f"input names exactly one of join, concat, pipe or a source; got {given or 'none'}")
         return self

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Literal
 
 import numpy as np
@@ -17,7 +18,8 @@ from pydantic import (
 )
 
 from .._model import StrictModel
-from ._base import Freq, _fail
+from ._anemoi import unsupported
+from ._base import Freq, StatisticsBound, _fail
 
 # --- build, output, statistics -----------------------------------------------------------------
 
@@ -30,6 +32,10 @@ def _naming(value: object) -> object:
 
 
 def _check_naming(fmt: str) -> str:
+    other = [k for k in re.findall(r"\{([^{}]*)\}", fmt) if k not in ("param", "levelist")]
+    if other:  # anemoi formats any GRIB key
+        keys = ", ".join(f"{{{k}}}" for k in other)
+        unsupported([((), f"{keys} in variable_naming (variable_naming may use only {{param}} and {{levelist}})")])
     try:
         fmt.format(param="p", levelist=1)
     except (KeyError, IndexError, ValueError) as exc:
@@ -47,9 +53,19 @@ def _one_message(value: object, handler: pydantic.ValidatorFunctionWrapHandler) 
         raise ValueError(f"group_by is monthly, daily, yearly or a number of dates, got {value!r}") from None
 
 
+def _nans_bool(value: object) -> object:
+    """anemoi also takes a list of variables; wxpipe allows NaNs in all of them or none."""
+    if isinstance(value, list):
+        unsupported([((), "allow_nans as a list of variables (write true or false)")])
+    return value
+
+
+NansFlag = Annotated[bool, BeforeValidator(_nans_bool)]
+
+
 class Build(StrictModel):
     variable_naming: Annotated[str, BeforeValidator(_naming), AfterValidator(_check_naming)] = "{param}_{levelist}"
-    allow_nans: bool = False
+    allow_nans: NansFlag = False
     group_by: Annotated[
         Annotated[int, Field(gt=0, strict=True)] | Literal["monthly", "daily", "yearly"], WrapValidator(_one_message)
     ] = "monthly"
@@ -138,8 +154,10 @@ _DEFAULT_TENDENCIES = [dt.timedelta(hours=h) for h in (1, 3, 6, 12, 24)]  # anem
 
 
 class Statistics(StrictModel):
-    start: dt.datetime | None = None
-    end: dt.datetime | None = None
-    allow_nans: bool = False
+    start: StatisticsBound | None = None
+    """A date of the dataset, or a year (``2021``), month or day: its first date in the dataset."""
+    end: StatisticsBound | None = None
+    """A date of the dataset, or a year, month or day: its last date in the dataset."""
+    allow_nans: NansFlag = False
     tendencies: list[Freq] | bool = []
     """Time differences whose statistics are computed (anemoi); each a multiple of the dates frequency."""

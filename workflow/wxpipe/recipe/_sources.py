@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 import pydantic
@@ -13,26 +14,69 @@ from pydantic import (
 )
 
 from .._model import StrictModel
+from ..yamlio import Location
+from ._anemoi import LEVTYPES, refuse_keys, unsupported
 from ._base import Ints, Params, _as_list
 
 # --- sources -----------------------------------------------------------------------------------
 
 
-class GribSource(StrictModel):
-    """Fields read from GRIB files; ``path`` may hold ``{date:strftime(%Y%m%d%H)}`` and globs."""
+_LEVEL_SUFFIX = re.compile(r"^(.+)_(\d+)$")
+_PATH_KEYS = re.compile(r"\{(?!date:)([^{}:]+)")
 
-    path: str
+
+def _grib_defaults(data: Any) -> Any:
+    """anemoi's forms of a grib source: ``levelist`` alone means pressure levels (earthkit selects
+    by it, and only pressure-level fields have one); other selection keys are refused as such."""
+    if not isinstance(data, dict):
+        return data
+    refuse_keys(data, GribSource.model_fields, kind="grib")
+    problems: list[tuple[Location, str]] = []
+    known = all(k in GribSource.model_fields for k in data)  # else perhaps a typo: reported as one
+    if "param" not in data and known:
+        problems.append(((), "a grib source without param (wxpipe names the variables from it)"))
+    levtype = data.get("levtype")
+    if isinstance(levtype, str) and levtype in LEVTYPES:
+        problems.append((("levtype",), f"levtype {levtype} (wxpipe reads sfc and pl)"))
+    if levtype == "pl" and not data.get("levelist") and known:
+        problems.append((("levtype",), "levtype pl without levelist (wxpipe names variables from the levels)"))
+    path = data.get("path")
+    for p in path if isinstance(path, list) else [path]:
+        key = _PATH_KEYS.search(p) if isinstance(p, str) else None
+        if key:
+            problems.append((("path",), f"{{{key.group(1)}}} in a path (only {{date:strftime(...)}} is expanded)"))
+    unsupported(problems)
+    if "levtype" not in data:
+        return {**data, "levtype": "pl" if data.get("levelist") not in (None, []) else "sfc"}
+    return data
+
+
+class GribSource(StrictModel):
+    """Fields read from GRIB files; ``path`` may hold ``{date:strftime(%Y%m%d%H)}`` and globs, or be a list.
+
+    ``levtype`` may be left out, as in anemoi: with a ``levelist`` it is ``pl``, else ``sfc``.
+    """
+
+    path: str | Annotated[list[str], Field(min_length=1)]
     param: Params
     levtype: Literal["sfc", "pl"] = "sfc"
     levelist: Ints = []
     number: Ints = []
 
+    _anemoi_forms = pydantic.model_validator(mode="before")(_grib_defaults)
+
     @pydantic.model_validator(mode="after")
     def _levels(self) -> GribSource:
-        if self.levtype == "pl" and not self.levelist:
-            raise ValueError("levtype pl needs a levelist")
         if self.levtype == "sfc" and self.levelist:
             raise ValueError("levelist is only for levtype pl")
+        suffixed = [p for p in self.param if _LEVEL_SUFFIX.match(p) and not p[0].isdigit()]
+        if suffixed:
+            m = _LEVEL_SUFFIX.match(suffixed[0])
+            assert m is not None
+            raise ValueError(
+                f"param {suffixed[0]} names a level: anemoi's grib source selects GRIB shortNames, "
+                f"so write param: [{m.group(1)}], levelist: [{m.group(2)}]"
+            )
         return self
 
 

@@ -35,8 +35,11 @@ def expand_path(pattern: str, date: np.datetime64 | dt.datetime) -> Path:
     return Path(_STRFTIME.sub(lambda m: d.strftime(m.group(1)), pattern))
 
 
-def matching_files(pattern: str, date: np.datetime64) -> list[Path]:
-    """The files for ``date``: the expanded path, or every file its glob matches (sorted)."""
+def matching_files(pattern: str | list[str], date: np.datetime64) -> list[Path]:
+    """The files for ``date``: the expanded path, or every file its glob matches (sorted); for a list
+    of paths (anemoi accepts one), those of each in turn."""
+    if isinstance(pattern, list):
+        return [f for p in pattern for f in matching_files(p, date)]
     path = expand_path(pattern, date)
     if not _GLOB.search(str(path)):
         return [path]
