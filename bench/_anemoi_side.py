@@ -279,6 +279,8 @@ def main() -> None:
         "open_wxpipe": against_reference(wx_store, ref),
         "wxpipe_vs_anemoi": against_anemoi(wx_store, an_store),
     }
+    if len(sys.argv) > 4:  # a layout of the wxpipe store (other chunks): the same dataset to anemoi
+        result["open_layout"] = against_reference(sys.argv[4], ref)
     print(json.dumps(result, default=jsonable))
 
 

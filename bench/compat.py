@@ -1,11 +1,14 @@
 """``python -m bench compat``: wxpipe's datasets against anemoi-datasets 0.5.47, built from the same GRIB.
 
 Two archives of 20 dates: the demo archive (octahedral O32, with a 6-hour ``tp`` accumulation) from
-``wxpipe demo`` and the regular 1° archive of :mod:`bench.gribgen`. Each is built by ``wxpipe create`` +
-``wxpipe statistics`` and by ``anemoi-datasets create``; then, in the anemoi venv (zarr 2),
+``wxpipe demo`` and the regular 1° archive of :mod:`bench.gribgen`. Each is built by ``wxpipe create``
+(statistics included) and by ``anemoi-datasets create``; then, in the anemoi venv (zarr 2),
 ``bench/_anemoi_side.py`` checks that ``anemoi.datasets.open_dataset`` reads our store exactly as wxpipe
 reads it, and compares the two builds: data float32 bit-equal per variable name, dates, grid,
-frequency, statistics, root attributes and arrays. The verdict goes to BENCHMARKS.md.
+frequency, statistics, root attributes and arrays. The demo's store is also rechunked into a Zarr v2
+layout, which anemoi must open as the same dataset. Then the same for every recipe of
+``tests/recipes/anemoi`` (both tools build the same file), and the refused ones must be refused as
+unsupported. The verdict goes to BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ class Case:
     note: str
     tendencies: bool = True
     """Whether the recipe asks for tendency statistics (then both stores must have the same)."""
+    layout: str | None = None
+    """``--chunks`` of a Zarr v2 layout (``wxpipe rechunk`` + ``verify``) that anemoi must open as the dataset."""
 
 
 def _dates() -> dict[str, str]:
@@ -90,7 +95,8 @@ def cases(work: Path) -> list[Case]:
             },
             {**base, **tendencies, "input": {"join": _join(demo_path, [*DEMO_SFC, "tp"])}},
             "O32 demo archive (`wxpipe demo`), 9 variables; anemoi reads the 0-6 h `tp` message with its plain "
-            "`grib` source (valid time = date), wxpipe with its `accumulations` source",
+            "`grib` source (valid time = date), wxpipe with its `accumulations` source; and a time-series layout",
+            layout="dates=8,values=1024",
         ),
         Case(
             "regular-1deg",
@@ -136,20 +142,23 @@ def check_case(case: Case, work: Path) -> dict[str, Any]:
     here.mkdir(parents=True, exist_ok=True)
     logs = here / "logs"
     wx_yaml, an_yaml = _recipe_file(here / "wxpipe.yaml", case.wxpipe), _recipe_file(here / "anemoi.yaml", case.anemoi)
-    wx_store, an_store = here / "wxpipe.zarr", here / "anemoi.zarr"
-    for s in (wx_store, an_store):
+    wx_store, an_store, layout = here / "wxpipe.zarr", here / "anemoi.zarr", here / "wxpipe-layout.zarr"
+    for s in (wx_store, an_store, layout):
         if s.exists():
             shutil.rmtree(s)
-    log.info("%s: wxpipe create + statistics", case.name)
+    log.info("%s: wxpipe create (statistics included, as anemoi's create)", case.name)
     run_timed(wxpipe_cmd("create", wx_yaml, wx_store), logs / "wxpipe-create.log")
-    run_timed(wxpipe_cmd("statistics", wx_store), logs / "wxpipe-statistics.log")
+    if case.layout:
+        run_timed(wxpipe_cmd("rechunk", wx_store, layout, "--chunks", case.layout), logs / "wxpipe-rechunk.log")
+        run_timed(wxpipe_cmd("verify", wx_store, layout), logs / "wxpipe-verify.log")
     log.info("%s: anemoi-datasets create", case.name)
     exe = str(ANEMOI_VENV / "bin" / "anemoi-datasets")
     run_timed([exe, "create", str(an_yaml), str(an_store), "--overwrite"], logs / "anemoi-create.log")
     ref = reference(wx_store, here / "wxpipe-reference.npz")
     log.info("%s: comparing in the anemoi venv", case.name)
     side = subprocess.run(
-        [str(ANEMOI_PYTHON), str(BENCH / "_anemoi_side.py"), str(wx_store), str(an_store), str(ref)],
+        [str(ANEMOI_PYTHON), str(BENCH / "_anemoi_side.py"), str(wx_store), str(an_store), str(ref)]
+        + ([str(layout)] if case.layout else []),
         capture_output=True,
         text=True,
     )
@@ -159,7 +168,7 @@ def check_case(case: Case, work: Path) -> dict[str, Any]:
     result: dict[str, Any] = json.loads(side.stdout.strip().splitlines()[-1])
     result["expects_tendencies"] = case.tendencies
     result["commands"] = {
-        "wxpipe": f"wxpipe create {rel(wx_yaml)} {rel(wx_store)} && wxpipe statistics {rel(wx_store)}",
+        "wxpipe": f"wxpipe create {rel(wx_yaml)} {rel(wx_store)}",
         "anemoi": f"{rel(ANEMOI_VENV)}/bin/anemoi-datasets create {rel(an_yaml)} {rel(an_store)} --overwrite",
     }
     (here / "result.json").write_text(json.dumps(result, indent=2, default=str))
@@ -272,9 +281,10 @@ def corpus_report(results: dict[str, dict[str, Any]], refusals: dict[str, dict[s
 def failures(result: dict[str, Any]) -> list[str]:
     """Every check that did not pass, in words (mismatches named precisely)."""
     out: list[str] = []
-    for name, r in result["open_wxpipe"].items():
-        if isinstance(r, dict) and r.get("ok") is False:
-            out.append(f"open_dataset(wxpipe store): {name}: {r.get('error') or _short(r)}")
+    for store, what in (("open_wxpipe", "wxpipe store"), ("open_layout", "wxpipe layout")):
+        for name, r in result.get(store, {}).items():
+            if isinstance(r, dict) and r.get("ok") is False:
+                out.append(f"open_dataset({what}): {name}: {r.get('error') or _short(r)}")
     cmp = result["wxpipe_vs_anemoi"]
     checked = ("variables", "dates", "latitudes", "longitudes", "frequency", "statistics", "tendencies")
     for name in checked if result.get("expects_tendencies", True) else checked[:-1]:
@@ -384,6 +394,18 @@ def report(results: dict[str, dict[str, Any]], all_cases: list[Case], version: s
             "",
             f"- wxpipe: `{r['commands']['wxpipe']}`",
             f"- anemoi: `{r['commands']['anemoi']}`",
+            *(
+                [
+                    f"- layout `wxpipe rechunk --chunks {case.layout}` + `verify` (Zarr v2): `open_dataset(layout)` "
+                    + (
+                        "= wxpipe's view of the dataset"
+                        if all(v.get("ok", True) for v in r["open_layout"].values() if isinstance(v, dict))
+                        else "FAILS"
+                    )
+                ]
+                if "open_layout" in r
+                else []
+            ),
             f"- `anemoi-datasets inspect` on the wxpipe store: {'ok' if ow['inspect_cli']['ok'] else 'FAILS'}; "
             + ", ".join(
                 f"{k} {'ok' if ow.get(k, {}).get('ok') else 'FAILS'}"
