@@ -175,3 +175,27 @@ def evaluation_config() -> EvaluationConfig:
             "leads": [1, 2, 4],
         }
     )
+
+
+def _grib_message(sample: str, date: np.datetime64, values: np.ndarray, **keys: object) -> bytes:
+    """One GRIB field from an ecCodes sample, valid at ``date``; ``keys`` are set before the values
+    (``bitmapPresent=1, missingValue=9999.0`` turns the values equal to 9999 into missing points)."""
+    import eccodes
+
+    h = eccodes.codes_grib_new_from_samples(sample)
+    try:
+        d = date.astype("datetime64[h]").item()
+        eccodes.codes_set(h, "dataDate", int(d.strftime("%Y%m%d")))
+        eccodes.codes_set(h, "dataTime", d.hour * 100)
+        for k, v in keys.items():
+            eccodes.codes_set(h, k, v)
+        eccodes.codes_set_values(h, values)
+        return bytes(eccodes.codes_get_message(h))
+    finally:
+        eccodes.codes_release(h)
+
+
+@pytest.fixture(scope="session")
+def grib_message() -> Callable[..., bytes]:
+    """``grib_message(sample, date, values, **keys)``: one real GRIB field, written by ecCodes."""
+    return _grib_message

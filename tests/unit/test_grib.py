@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import eccodes
 import numpy as np
 import pytest
 import yaml
@@ -24,20 +24,6 @@ def _values(seed: int) -> np.ndarray:
     return 280.0 + np.random.default_rng(seed).standard_normal(16 * 31).round(2)
 
 
-def _message(sample: str, date: np.datetime64, values: np.ndarray, **keys: Any) -> bytes:
-    h = eccodes.codes_grib_new_from_samples(sample)
-    try:
-        d = date.astype("datetime64[h]").item()
-        eccodes.codes_set(h, "dataDate", int(d.strftime("%Y%m%d")))
-        eccodes.codes_set(h, "dataTime", d.hour * 100)
-        for k, v in keys.items():
-            eccodes.codes_set(h, k, v)
-        eccodes.codes_set_values(h, values)
-        return bytes(eccodes.codes_get_message(h))
-    finally:
-        eccodes.codes_release(h)
-
-
 def _recipe(tmp_path: Path, join: list[dict[str, Any]]) -> Path:
     recipe = {
         "dates": {"start": str(DATES[0]), "end": str(DATES[-1]), "frequency": "6h"},
@@ -49,7 +35,7 @@ def _recipe(tmp_path: Path, join: list[dict[str, Any]]) -> Path:
 
 
 @pytest.mark.parametrize("edition", [1, 2])
-def test_regular_latlon_surface_and_levels(tmp_path: Path, edition: int) -> None:
+def test_regular_latlon_surface_and_levels(tmp_path: Path, edition: int, grib_message: Callable[..., bytes]) -> None:
     expected: dict[tuple[int, str], np.ndarray] = {}
     for i, d in enumerate(DATES):
         blob = b""
@@ -61,7 +47,7 @@ def test_regular_latlon_surface_and_levels(tmp_path: Path, edition: int) -> None
             ]
         ):
             expected[i, name] = _values(10 * i + j)
-            blob += _message(sample, d, expected[i, name], **keys)
+            blob += grib_message(sample, d, expected[i, name], **keys)
         (tmp_path / f"{_name(d)}-an.grib").write_bytes(blob)  # found through the glob below
     pattern = str(tmp_path / "{date:strftime(%Y%m%d%H)}-*.grib")
     recipe = _recipe(
@@ -80,10 +66,10 @@ def test_regular_latlon_surface_and_levels(tmp_path: Path, edition: int) -> None
             np.testing.assert_allclose(ds.data[i, k, 0], expected[i, name], atol=0.01)
 
 
-def test_ensemble_members_make_the_ensembles_axis(tmp_path: Path) -> None:
+def test_ensemble_members_make_the_ensembles_axis(tmp_path: Path, grib_message: Callable[..., bytes]) -> None:
     for i, d in enumerate(DATES):
         blob = b"".join(
-            _message(
+            grib_message(
                 "regular_ll_sfc_grib2",
                 d,
                 _values(100 * i + n),
@@ -106,13 +92,13 @@ def test_ensemble_members_make_the_ensembles_axis(tmp_path: Path) -> None:
         create.create(only, tmp_path / "ds2.zarr")
 
 
-def test_accumulation_from_two_steps_of_one_forecast(tmp_path: Path) -> None:
+def test_accumulation_from_two_steps_of_one_forecast(tmp_path: Path, grib_message: Callable[..., bytes]) -> None:
     """tp over 6 h ending at the date = acc(0-12) - acc(0-6) of the run 12 h earlier."""
     for d in DATES:
         run = d - np.timedelta64(12, "h")
         a6, a12 = np.abs(_values(1)) * 1e-5, np.abs(_values(1)) * 1e-5 + np.abs(_values(2)) * 1e-5
         blob = b"".join(
-            _message("regular_ll_sfc_grib2", run, v, shortName="tp", stepType="accum", startStep=0, endStep=e)
+            grib_message("regular_ll_sfc_grib2", run, v, shortName="tp", stepType="accum", startStep=0, endStep=e)
             for v, e in [(a6, 6), (a12, 12)]
         )
         (tmp_path / f"{_name(d)}.grib2").write_bytes(blob)
@@ -126,22 +112,22 @@ def test_accumulation_from_two_steps_of_one_forecast(tmp_path: Path) -> None:
     assert meta["process"] == "accumulation" and meta["period"] == ["0h", "6h"] and meta["mars"]["param"] == "tp"
 
 
-def test_field_missing_for_one_date_is_named(tmp_path: Path) -> None:
+def test_field_missing_for_one_date_is_named(tmp_path: Path, grib_message: Callable[..., bytes]) -> None:
     for i, d in enumerate(DATES):
         keys = {"shortName": "2t"} if i != 2 else {"shortName": "msl"}
-        (tmp_path / f"{_name(d)}.grib2").write_bytes(_message("regular_ll_sfc_grib2", d, _values(i), **keys))
+        (tmp_path / f"{_name(d)}.grib2").write_bytes(grib_message("regular_ll_sfc_grib2", d, _values(i), **keys))
     pattern = str(tmp_path / "{date:strftime(%Y%m%d%H)}.grib2")
     with pytest.raises(WxpipeError, match=r"date 2021-06-01T12:00:00: variable\(s\) 2t not found in .*2021060112"):
         create.create(_recipe(tmp_path, [{"grib": {"path": pattern, "param": ["2t"]}}]), tmp_path / "ds.zarr")
 
 
-def test_nans_refused_unless_allowed(tmp_path: Path) -> None:
+def test_nans_refused_unless_allowed(tmp_path: Path, grib_message: Callable[..., bytes]) -> None:
     for i, d in enumerate(DATES):
         v = _values(i)
         if i == 3:
             v[5] = 9999.0  # encoded as missing in the bitmap, decoded as NaN
         (tmp_path / f"{_name(d)}.grib2").write_bytes(
-            _message("regular_ll_sfc_grib2", d, v, shortName="2t", bitmapPresent=int(i == 3), missingValue=9999.0)
+            grib_message("regular_ll_sfc_grib2", d, v, shortName="2t", bitmapPresent=int(i == 3), missingValue=9999.0)
         )
     pattern = str(tmp_path / "{date:strftime(%Y%m%d%H)}.grib2")
     with pytest.raises(WxpipeError, match=r"date 2021-06-01T18:00:00: NaN values in 2t"):
@@ -150,15 +136,15 @@ def test_nans_refused_unless_allowed(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("edition", [1, 2])
 def test_headers_saved_by_init_serve_other_processes(
-    tmp_path: Path, edition: int, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, edition: int, monkeypatch: pytest.MonkeyPatch, grib_message: Callable[..., bytes]
 ) -> None:
     """A load job starts from the headers ``init`` resolved (same fingerprint, same keys), and ignores them
     when they come from another ecCodes."""
     from wxpipe.sources import grib
 
     for i, d in enumerate(DATES):
-        blob = _message(f"regular_ll_sfc_grib{edition}", d, _values(i), shortName="2t")
-        blob += _message(f"regular_ll_pl_grib{edition}", d, _values(i + 9), shortName="t", level=500)
+        blob = grib_message(f"regular_ll_sfc_grib{edition}", d, _values(i), shortName="2t")
+        blob += grib_message(f"regular_ll_pl_grib{edition}", d, _values(i + 9), shortName="t", level=500)
         (tmp_path / f"{_name(d)}.grib").write_bytes(blob)
     pattern = str(tmp_path / "{date:strftime(%Y%m%d%H)}.grib")
     recipe = _recipe(

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import cfgrib
-import eccodes
 import numpy as np
 import pytest
 import xarray as xr
@@ -46,26 +45,8 @@ def _stamp(d: np.datetime64) -> str:
     return str(d)[:13].replace("-", "").replace("T", "")
 
 
-def _message(sample: str, date: np.datetime64, values: np.ndarray, holes: np.ndarray, **keys: Any) -> bytes:
-    """One field; ``holes`` become bitmap-missing points."""
-    h = eccodes.codes_grib_new_from_samples(sample)
-    try:
-        d = date.astype("datetime64[h]").item()
-        eccodes.codes_set(h, "dataDate", int(d.strftime("%Y%m%d")))
-        eccodes.codes_set(h, "dataTime", d.hour * 100)
-        for k, v in keys.items():
-            eccodes.codes_set(h, k, v)
-        if holes.any():
-            eccodes.codes_set(h, "bitmapPresent", 1)
-            eccodes.codes_set(h, "missingValue", MISSING)
-        eccodes.codes_set_values(h, np.where(holes, MISSING, values))
-        return bytes(eccodes.codes_get_message(h))
-    finally:
-        eccodes.codes_release(h)
-
-
 @pytest.fixture(scope="module")
-def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def archive(tmp_path_factory: pytest.TempPathFactory, grib_message: Callable[..., bytes]) -> Path:
     """One file per date but GAP and DECLARED; some fields with a random share of missing points."""
     out = tmp_path_factory.mktemp("archive")
     rng = np.random.default_rng(11)
@@ -76,7 +57,9 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for sample, keys in FIELDS:
             n = 496  # the samples' 16 x 31 grid
             holes = rng.random(n) < rng.choice([0.0, 0.0, 0.02, 0.1])
-            blob += _message(sample, d, 250.0 + 30.0 * rng.random(n), holes, **keys)
+            values = np.where(holes, MISSING, 250.0 + 30.0 * rng.random(n))
+            bitmap = {"bitmapPresent": 1, "missingValue": MISSING} if holes.any() else {}
+            blob += grib_message(sample, d, values, **keys, **bitmap)
         (out / f"{_stamp(d)}.grib2").write_bytes(blob)
     return out
 
