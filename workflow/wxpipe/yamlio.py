@@ -90,7 +90,9 @@ def load_with_lines(path: str | Path, what: str = "file") -> tuple[dict[str, Any
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problem = " ".join(str(x) for x in (exc.context, exc.problem) if x)
+        problem = exc.problem or exc.context or "unreadable"
+        if exc.context and exc.problem and exc.context_mark:  # where the unfinished construct began
+            problem += f" ({exc.context} at line {exc.context_mark.line + 1})"
         raise WxpipeError(f"{where}: not valid YAML: {problem}") from None
     except yaml.YAMLError as exc:  # a reader error: control characters
         raise WxpipeError(f"{path}: not valid YAML: {exc}".splitlines()[0]) from None
