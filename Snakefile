@@ -21,7 +21,7 @@ if not workflow.overwrite_configfiles:
 
 
 try:  # config and recipes: a mistake is one message naming file, key and line, not a traceback
-    CFG = smk.load_config(config, workflow.configfiles)
+    CFG = smk.load_config(config, workflow.configfiles, check_inputs=workflow.is_main_process)
 except WxpipeError as exc:
     sys.exit(f"wxpipe: {exc}")
 # HPC profiles charge jobs to $WXPIPE_ACCOUNT: say so before submitting anything if it is unset

@@ -1,14 +1,17 @@
 # Dataset creation as on HPC: init, parallel load parts (separate jobs), finalise.
 # The store is written in place by these jobs; their outputs are the lineage records, written last.
 
+# The recipe file is a param, not an input: its parsed content's digest is what reruns the dataset (a
+# comment or a touch does not; a change of dates, params, output or build does). See smk.recipe_digest.
 rule init:
     input:
-        recipe=lambda w: str(CFG.datasets[w.dataset].recipe),
         files=lambda w: smk.first_inputs(CFG, w.dataset),
         archive=lambda w: [f"{LINEAGE}/demo/archive.json"] if smk.uses_demo(CFG, w.dataset) else [],
     output:
         record=f"{LINEAGE}/init/{{dataset}}.json",
     params:
+        recipe=lambda w: str(CFG.datasets[w.dataset].recipe),
+        digest=lambda w: smk.recipe_digest(CFG, w.dataset),
         store="results/datasets/{dataset}.zarr",
     log:
         f"{LOGS}/init/{{dataset}}.log",
@@ -20,17 +23,17 @@ rule init:
     conda:
         "../../envs/data.yaml"
     shell:
-        "wxpipe init {input.recipe:q} {params.store:q} --lineage {output.record:q} --upstream {input.archive:q} 2> {log:q}"
+        "wxpipe init {params.recipe:q} {params.store:q} --lineage {output.record:q} --upstream {input.archive:q} 2> {log:q}"
 
 
 rule load:
     input:
-        recipe=lambda w: str(CFG.datasets[w.dataset].recipe),
         files=lambda w: smk.part_inputs(CFG, w.dataset, w.part),
         init=f"{LINEAGE}/init/{{dataset}}.json",
     output:
         record=f"{LINEAGE}/load/{{dataset}}/part-{{part}}.json",
     params:
+        recipe=lambda w: str(CFG.datasets[w.dataset].recipe),
         store="results/datasets/{dataset}.zarr",
         part=lambda w: w.part.replace("-of-", "/"),
     log:
@@ -43,7 +46,7 @@ rule load:
     conda:
         "../../envs/data.yaml"
     shell:
-        "wxpipe load {input.recipe:q} {params.store:q} --part {params.part} --threads {threads} --lineage {output.record:q}"
+        "wxpipe load {params.recipe:q} {params.store:q} --part {params.part} --threads {threads} --lineage {output.record:q}"
         " --upstream {input.init:q} 2> {log:q}"
 
 

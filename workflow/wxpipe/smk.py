@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -21,16 +22,43 @@ from .timeutil import format_frequency as format_frequency
 PENDING = "results/lineage/.pending"
 
 
-def load_config(config: dict[str, Any], files: list[str]) -> Config:
-    """The config Snakemake loaded, validated, and every dataset's recipe with it: a mistake in either is
-    found before the DAG is built, as one message naming file, key and line."""
+def load_config(config: dict[str, Any], files: list[str], check_inputs: bool = True) -> Config:
+    """The config Snakemake loaded, validated, and every dataset's recipe with it: a mistake in either, or
+    an input file that is absent and that no rule makes, is found before the DAG is built, as one message.
+
+    Snakemake would drop a job whose input is absent when its output exists (an edited recipe that needs
+    other files would leave the old dataset in place without a word), so absent inputs are refused here;
+    only by the controller (``check_inputs``): a job re-reads the Snakefile, and a stat of every input of a
+    long archive on Lustre would slow each job's start.
+    """
     cfg = validate_config(config, files)
+    made = set(demo_files(cfg))
     for name, ds in cfg.datasets.items():
         try:
-            load_recipe(ds.recipe)
+            recipe = load_recipe(ds.recipe)
+            files = input_files(recipe, recipe.dates.all()) if check_inputs else []
+            absent = [p for p in files if str(p) not in made and not p.exists()]
         except WxpipeError as exc:
             raise WxpipeError(f"datasets.{name}.recipe: {exc}") from None
+        if absent:
+            shown = ", ".join(map(str, absent[:3])) + (f" and {len(absent) - 3} more" if len(absent) > 3 else "")
+            raise WxpipeError(
+                f"datasets.{name}.recipe: {ds.recipe}: input files {shown} do not exist (declare their dates "
+                "missing in the recipe's dates.missing, or fix the path)"
+            )
     return cfg
+
+
+def recipe_digest(cfg: Config, dataset: str) -> str:
+    """SHA-256 of the dataset's recipe as parsed (canonical JSON): the rules' rerun trigger.
+
+    The recipe file is no input of the rules, so a comment, a reformatting or a ``touch`` reruns nothing
+    (at N320 a rebuild is ~72 core-hours); a change of meaning changes this digest, a rule ``param``,
+    and Snakemake's ``params`` trigger reruns the dataset and what follows.
+    """
+    recipe = load_recipe(cfg.datasets[dataset].recipe)
+    canonical = json.dumps(json.loads(recipe.model_dump_json()), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def demo_files(cfg: Config) -> list[str]:
