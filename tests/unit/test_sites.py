@@ -21,10 +21,32 @@ def test_site_urls_accepted(url: str) -> None:
     assert SiteConfig(url=url).url == url
 
 
-@pytest.mark.parametrize("url", ["results/x", "http://x/y", "s3:///nobucket", "ssh://host", "ssh:///path", "file:"])
+REFUSED = {
+    "results/x": "site url",
+    "http://x/y": "unsupported scheme 'http'",
+    "s3:///nobucket": "site url",
+    "ssh://host": "site url",
+    "ssh:///path": "site url",
+    "file:": "no path",
+    "file://": "no path",
+    "file:///": "no path",
+    "file://elsewhere/x": "names no other host",
+    "ssh://-oProxyCommand=touch%20x/abs/p": "may not begin with '-'",
+    "ssh://-luser@host/abs/p": "may not begin with '-'",
+}
+
+
+@pytest.mark.parametrize("url", list(REFUSED))
 def test_site_urls_refused(url: str) -> None:
-    with pytest.raises(ValueError, match="site url"):
+    with pytest.raises(ValueError, match=REFUSED[url]):
         SiteConfig(url=url)
+
+
+@pytest.mark.parametrize("url", [u for u in REFUSED if u != "results/x"])
+def test_copy_refuses_the_urls_the_config_refuses(url: str) -> None:
+    """``wxpipe copy SRC file:`` copied into the working directory; ``file:///`` meant ``/``."""
+    with pytest.raises(WxpipeError, match=REFUSED[url].replace("site url", "use file:")):
+        open_store(url)
 
 
 def test_site_options_belong_to_their_scheme() -> None:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import pydantic
 
 from ._model import Frequency, Name, Period, StrictModel
-from .errors import validation_error
+from .errors import WxpipeError, validation_error
 from .yamlio import Location, load_with_lines
 
 
@@ -99,18 +99,14 @@ class SiteConfig(StrictModel):
     @pydantic.field_validator("url")
     @classmethod
     def _url(cls, url: str) -> str:
-        from urllib.parse import urlsplit
+        from .transfer.sites import check_url
 
-        if url.startswith("file:"):
-            if not url.removeprefix("file:").strip("/"):
-                raise ValueError(f"site url {url!r}: no path")
-            return url.rstrip("/")
-        parts = urlsplit(url)
-        if parts.scheme == "s3" and parts.netloc:
-            return url.rstrip("/")
-        if parts.scheme == "ssh" and parts.hostname and parts.path.strip("/"):
-            return url.rstrip("/")
-        raise ValueError(f"site url {url!r}: use file:PATH, s3://bucket/prefix or ssh://host/absolute/path")
+        if "://" not in url and not url.startswith("file:"):
+            raise ValueError(f"site url {url!r}: use file:PATH, s3://bucket/prefix or ssh://host/absolute/path")
+        try:
+            return check_url(url)  # the same rules as `wxpipe copy`
+        except WxpipeError as exc:
+            raise ValueError(str(exc)) from None
 
     @pydantic.model_validator(mode="after")
     def _options(self) -> SiteConfig:
@@ -128,10 +124,11 @@ class SiteConfig(StrictModel):
     @property
     def path(self) -> Path:
         """The folder of a ``file:`` site (what a later stage on this machine reads)."""
+        from .transfer.sites import file_path
+
         if self.scheme != "file":
             raise ValueError(f"site {self.url} is not a file: site; it has no local path")
-        rest = self.url.removeprefix("file:")
-        return Path(rest.removeprefix("//")) if rest.startswith("///") else Path(rest)
+        return file_path(self.url)
 
 
 class TransferConfig(StrictModel):

@@ -36,8 +36,8 @@ def load_config(config: dict[str, Any], files: list[str], check_inputs: bool = T
     for name, ds in cfg.datasets.items():
         try:
             recipe = load_recipe(ds.recipe)
-            files = input_files(recipe, recipe.dates.all()) if check_inputs else []
-            absent = [p for p in files if str(p) not in made and not p.exists()]
+            paths = input_files(recipe, recipe.dates.all()) if check_inputs else []
+            absent = [p for p in paths if str(p) not in made and not p.exists()]
         except WxpipeError as exc:
             raise WxpipeError(f"datasets.{name}.recipe: {exc}") from None
         if absent:

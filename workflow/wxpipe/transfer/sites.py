@@ -12,9 +12,38 @@ SCHEMES = ("file", "s3", "ssh")
 
 
 def file_path(url: str) -> Path:
-    """``file:///abs/path`` → ``/abs/path``; ``file:rel/path`` → ``rel/path`` (relative to the working directory)."""
+    """``file:///abs/path`` → ``/abs/path``; ``file:rel/path`` → ``rel/path`` (relative to the working directory).
+
+    A URL without a path (``file:``, ``file://``, ``file:///``) is an error: it would mean the working
+    directory or ``/``, never what a user meant by a site.
+    """
     rest = url.removeprefix("file:")
-    return Path(rest.removeprefix("//")) if rest.startswith("///") else Path(rest)
+    if rest.startswith("//"):
+        host, _, path = rest[2:].partition("/")
+        if host not in ("", "localhost"):
+            raise WxpipeError(f"{url!r}: a file: URL names no other host (write file:///absolute/path)")
+        rest = "/" + path
+    if not rest.strip("/"):
+        raise WxpipeError(f"{url!r}: no path (write file:relative/path or file:///absolute/path)")
+    return Path(rest)
+
+
+def check_url(url: str) -> str:
+    """A site URL as written in a config or on the command line, checked; returned without a trailing ``/``."""
+    from urllib.parse import urlsplit
+
+    scheme = scheme_of(url)
+    if scheme == "file":
+        file_path(url if url.startswith("file:") else f"file:{url}")
+        return url.rstrip("/") or url
+    parts = urlsplit(url)
+    if scheme == "s3" and parts.netloc:
+        return url.rstrip("/")
+    if scheme == "ssh" and parts.hostname and parts.path.strip("/"):
+        if parts.netloc.startswith("-"):  # ssh would take it for an option (-oProxyCommand=...)
+            raise WxpipeError(f"{url!r}: an ssh host may not begin with '-'")
+        return url.rstrip("/")
+    raise WxpipeError(f"site url {url!r}: use file:PATH, s3://bucket/prefix or ssh://host/absolute/path")
 
 
 def scheme_of(where: str) -> str:
@@ -39,6 +68,7 @@ def open_store(
 ) -> Store:
     """The store at ``where``; S3 options apply to an s3:// location, ``ssh_config`` to an ssh:// one."""
     scheme = scheme_of(where)
+    check_url(where)
     if scheme == "s3":
         from .s3 import S3Store
 

@@ -183,6 +183,8 @@ class SSHStore(Store):
         parts = urlsplit(url)
         if parts.scheme != "ssh" or not parts.hostname or not parts.path.strip("/"):
             raise WxpipeError(f"{url!r} is not an ssh://host/absolute/path URL")
+        if parts.netloc.startswith("-"):  # ssh would take it for an option
+            raise WxpipeError(f"{url!r}: an ssh host may not begin with '-'")
         self.url = url.rstrip("/")
         self.host = parts.netloc.rsplit(":", 1)[0] if parts.port else parts.netloc
         self.path = parts.path.rstrip("/")
