@@ -44,13 +44,14 @@ def summary(path: str | Path, parts: int | None = None, batch_size: int = 4, sam
     lines += access_patterns(ds.data)
     if "wxpipe_layout" in ds.attrs:  # a layout (wxpipe rechunk): target chunks, or shards, written so far
         unit = "shards" if ds.data.shards else "chunks"
-        if DONE in ds.root:
-            flags = read(array(ds.root, DONE))
-            state = "written, not verified yet" if flags.all() else "UNFINISHED"
-            lines.append(f"layout      {state}: {int(flags.sum())}/{flags.size} {unit} written")
-        else:
-            lines.append(f"layout      complete: every {unit[:-1]} written and verified against the source")
         lines.append(f"source      {ds.attrs.get('source_uuid')}")
+        if DONE not in ds.root:
+            lines.append(f"layout      complete: every {unit[:-1]} written and verified against the source")
+        else:  # statistics are the source's, but the data are not all there: none are shown as if they were
+            flags = read(array(ds.root, DONE))
+            state = "written, not verified yet (`wxpipe verify`)" if flags.all() else "UNFINISHED"
+            lines.append(f"layout      {state}: {int(flags.sum())}/{flags.size} {unit} written")
+            return "\n".join(lines)
     if not ds.attrs.get("build_complete", True) and LOADED in ds.root:
         done = read(array(ds.root, LOADED))
         chunk = write_unit(ds.data)
@@ -71,6 +72,9 @@ def summary(path: str | Path, parts: int | None = None, batch_size: int = 4, sam
         lines.append(f"statistics  {ds.attrs.get('statistics_start_date')} .. {ds.attrs.get('statistics_end_date')}")
     else:
         st, used = sample_statistics(ds)
+        if not np.isfinite(st["minimum"]).any():  # every sampled value NaN: nothing to show
+            lines.append(f"statistics  none stored yet (`wxpipe statistics`); the {used} dates sampled hold no values")
+            return "\n".join(lines)
         lines.append(f"statistics  none stored yet (`wxpipe statistics`); below: {used} dates sampled evenly")
     meta = ds.attrs.get("variables_metadata", {})
     lines.append(f"  {'variable':<14} {'minimum':>12} {'maximum':>12} {'mean':>12} {'stdev':>12}  units")
