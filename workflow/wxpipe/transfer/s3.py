@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -30,6 +31,18 @@ if TYPE_CHECKING:
 META = "sha256"
 MULTIPART = 64 << 20  # objects above this go in parts (ETag is then not an MD5; we never rely on it)
 T = TypeVar("T")
+
+
+def server_reason(text: str) -> str:
+    """The client's first line, with the S3 server's error code and message in place of its raw XML body
+    (``403 Forbidden: SignatureDoesNotMatch: The request signature ...``): the cause, not ``<?xml ...``."""
+    head = text.splitlines()[0] if text else ""
+    code = re.search(r"<Code>([^<]*)</Code>", text)
+    if code is None:
+        return head
+    message = re.search(r"<Message>([^<]*)</Message>", text)
+    reason = code.group(1) + (f": {message.group(1)}" if message else "")
+    return f"{head.split('<?xml', 1)[0].rstrip(': ')}: {reason}"
 
 
 def split_s3_url(url: str) -> tuple[str, str]:
@@ -96,8 +109,8 @@ class S3Store(Store):
 
     # errors from the client name the site and endpoint, never a key
     def _fail(self, what: str, exc: BaseException) -> WxpipeError:
-        text = self.creds.scrub(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        return WxpipeError(f"site {self.url} (endpoint {self.endpoint}): {what} failed: {text[:400]}")
+        text = self.creds.scrub(server_reason(str(exc)) or type(exc).__name__)
+        return WxpipeError(f"site {self.url} (endpoint {self.endpoint}): {what} failed: {text[:600]}")
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         try:
