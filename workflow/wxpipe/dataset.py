@@ -39,6 +39,11 @@ FORMAT_VERSION = "0.30"
 BUILD = "_build"
 LOADED = f"{BUILD}/loaded"
 STATISTICS = ("mean", "stdev", "minimum", "maximum")
+# the statistics arrays are one set: ``wxpipe statistics`` flags the set pending before it touches any of
+# them and writes their digest (with the period) last, so an interrupted write is found, never read as valid
+STATISTICS_SET = (*STATISTICS, "sums", "squares", "count", "has_nans")
+STATISTICS_DIGEST = "statistics_digest"
+STATISTICS_PENDING = "statistics_pending"
 
 
 @dataclass(frozen=True)
@@ -106,9 +111,11 @@ class Dataset:
         return [seconds(d) for d in self.attrs.get("missing_dates", [])]
 
     def statistics(self) -> dict[str, np.ndarray]:
-        """mean/stdev/minimum/maximum per variable; an error if the statistics stage has not run."""
-        if "mean" not in self.root:
+        """mean/stdev/minimum/maximum per variable; an error if the statistics stage has not run, or if
+        an interrupted run left a set that is not the one it wrote whole."""
+        if "mean" not in self.root and not self.attrs.get(STATISTICS_PENDING):
             raise WxpipeError(f"{self.path}: no statistics yet (run `wxpipe statistics`)")
+        check_statistics(self)
         return {k: read(array(self.root, k)) for k in STATISTICS}
 
     def index_of(self, date: np.datetime64 | dt.datetime) -> int:
@@ -126,6 +133,40 @@ class Dataset:
 
 def open_dataset(path: str | Path) -> Dataset:
     return Dataset(path)
+
+
+def statistics_arrays(root: zarr.Group) -> list[str]:
+    """The names of the statistics set in a store: the base arrays and every tendency array."""
+    names = set(root.array_keys())
+    return sorted(n for n in names if n in STATISTICS_SET or n.startswith("statistics_tendencies_"))
+
+
+def statistics_digest(arrays: dict[str, np.ndarray], start: str, end: str) -> str:
+    """SHA-256 of a statistics set (names, dtypes, shapes, bytes) and its period."""
+    import hashlib
+
+    h = hashlib.sha256(f"{start} {end}".encode())
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name} {a.dtype.str} {a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def check_statistics(ds: Dataset) -> None:
+    """Refuse a statistics set that an interrupted ``wxpipe statistics`` left mixed or incomplete.
+
+    Sets written before digests existed (no digest, nothing pending) are taken as they are.
+    """
+    pending, expected = ds.attrs.get(STATISTICS_PENDING), ds.attrs.get(STATISTICS_DIGEST)
+    if not pending and expected is None:
+        return
+    arrays = {n: read(array(ds.root, n)) for n in statistics_arrays(ds.root)}
+    start, end = str(ds.attrs.get("statistics_start_date")), str(ds.attrs.get("statistics_end_date"))
+    if pending or statistics_digest(arrays, start, end) != expected:
+        raise WxpipeError(
+            f"{ds.path}: statistics incomplete (a `wxpipe statistics` was interrupted): rerun `wxpipe statistics`"
+        )
 
 
 def provenance() -> dict[str, Any]:

@@ -37,6 +37,7 @@ from .dataset import (
     Part,
     array,
     build_flags,
+    check_statistics,
     chunk_file_codec,
     codecs,
     read,
@@ -206,6 +207,7 @@ def parse_extent(text: str) -> Extent:
 def init(src: str | Path, dst: str | Path, layout: Layout) -> Plan:
     """Write the empty layout ``dst`` (replacing any) with all metadata, the small arrays and the flags."""
     source = Dataset(src)
+    check_statistics(source)  # a layout never carries a set an interrupted run left mixed
     p = plan(source.data.shape, layout, max_mem=1 << 62)
     dst = Path(dst)
     if dst.exists():
@@ -372,6 +374,8 @@ def rechunk(src: str | Path, dst: str | Path, layout: Layout, max_mem: int, thre
 def verify(src: str | Path, dst: str | Path, max_mem: int = 1_000_000_000) -> int:
     """Compare ``dst`` with ``src`` region by region (NaN equals NaN); returns the regions checked."""
     a, b = Dataset(src), Dataset(dst)
+    check_statistics(a)
+    check_statistics(b)
     names = small_arrays(a.root)
     if names != small_arrays(b.root):
         raise WxpipeError(f"{dst}: arrays {small_arrays(b.root)} differ from {src}'s {names}")

@@ -22,9 +22,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,7 +35,17 @@ import numpy as np
 import pydantic
 import zarr
 
-from .dataset import Dataset, Part, chunks_of, read_dates, write_unit
+from .dataset import (
+    STATISTICS_DIGEST,
+    STATISTICS_PENDING,
+    Dataset,
+    Part,
+    chunks_of,
+    read_dates,
+    statistics_arrays,
+    statistics_digest,
+    write_unit,
+)
 from .errors import WxpipeError
 from .fsutil import atomic_path
 from .progress import progress
@@ -444,24 +456,63 @@ def merge_parts(parts: Sequence[Summary], uuid: str | None = None) -> Summary:
 
 
 def write(path: str | Path, s: Summary) -> None:
-    """Store the statistics (and tendency statistics) arrays and their period in the dataset.
+    """Store the statistics (and tendency statistics) arrays and their period in the dataset, as one set.
 
-    Earlier statistics are overwritten, and tendency arrays of deltas no longer configured removed.
+    Earlier statistics are overwritten, and tendency arrays of deltas no longer configured removed. A
+    directory store cannot swap a set of arrays at once, so the set is flagged pending (one attribute
+    write) before any array changes, and its digest and period are written last (one attribute write):
+    a kill in between leaves a set every wxpipe reader refuses, and the next run writes it whole. One
+    run at a time per store (a lock on the store's folder).
     """
-    root = zarr.open_group(str(path), mode="r+")
     empty = [v for v, c in zip(s.variables, s.moments.count, strict=True) if c == 0]
     if empty:
         raise WxpipeError(f"{path}: no values of {', '.join(empty)} in {s.start} .. {s.end}")
-    arrays = dict(s.moments.arrays())
+    arrays = {k: np.asarray(v) for k, v in s.moments.arrays().items()}
     for name, m in s.deltas.items():
-        arrays.update({f"statistics_tendencies_{name}_{k}": v for k, v in m.arrays().items()})
-    for old in list(root.array_keys()):
-        if old.startswith("statistics_tendencies_") and old not in arrays:
-            del root[old]
-    for name, values in arrays.items():
-        root.create_array(name, data=np.asarray(values), overwrite=True)
+        arrays.update({f"statistics_tendencies_{name}_{k}": np.asarray(v) for k, v in m.arrays().items()})
+    start, end = iso(s.start), iso(s.end)
+    with store_lock(Path(path), "statistics"):
+        root = zarr.open_group(str(path), mode="r+")
+        root.attrs.update({STATISTICS_PENDING: True})
+        for old in statistics_arrays(root):
+            if old not in arrays:
+                del root[old]
+        for name, values in arrays.items():
+            root.create_array(name, data=values, overwrite=True)
+        root.attrs.update(
+            {
+                "statistics_start_date": start,
+                "statistics_end_date": end,
+                STATISTICS_DIGEST: statistics_digest(arrays, start, end),
+                STATISTICS_PENDING: False,
+            }
+        )
     for v, n in zip(s.variables, s.moments.nans, strict=True):
         if n:
             log.warning("%s: %d NaN values excluded from the statistics", v, n)
-    root.attrs.update({"statistics_start_date": iso(s.start), "statistics_end_date": iso(s.end)})
     log.info("statistics over %s .. %s written to %s", s.start, s.end, path)
+
+
+@contextmanager
+def store_lock(path: Path, what: str) -> Iterator[None]:
+    """An exclusive lock on the store's folder while ``what`` is written; a second writer fails at once.
+
+    ``flock`` on the folder itself: no lock file inside the store to be copied or left behind. Where the
+    file system has no flock (some Lustre mounts), the write goes on unlocked, with a warning.
+    """
+    import errno
+    import fcntl
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EACCES):
+                raise WxpipeError(
+                    f"{path}: another process is writing its {what} now; run again when it ends"
+                ) from None
+            log.warning("%s: no file lock on this file system (%s): %s written unlocked", path, exc.strerror, what)
+        yield
+    finally:
+        os.close(fd)  # closing the folder's descriptor releases the lock

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import zarr
 
-from .dataset import LOADED, Dataset, Part, array, read, write_unit
+from .dataset import LOADED, STATISTICS_PENDING, Dataset, Part, array, read, write_unit
 from .errors import WxpipeError
 from .fsutil import tree_size
 from .progress import human
@@ -67,8 +67,12 @@ def summary(path: str | Path, parts: int | None = None, batch_size: int = 4, sam
             lines.append(f"parts done  {len(finished)}/{parts}: {' '.join(finished) or '-'}")
         return "\n".join(lines)
     lines.append("build       complete")
-    if "mean" in ds.root:
-        st = ds.statistics()
+    if "mean" in ds.root or ds.attrs.get(STATISTICS_PENDING):
+        try:
+            st = ds.statistics()
+        except WxpipeError:  # an interrupted write: none of the set is shown as if it were valid
+            lines.append("statistics  INCOMPLETE (an interrupted `wxpipe statistics`): rerun `wxpipe statistics`")
+            return "\n".join(lines)
         lines.append(f"statistics  {ds.attrs.get('statistics_start_date')} .. {ds.attrs.get('statistics_end_date')}")
     else:
         st, used = sample_statistics(ds)
