@@ -274,3 +274,61 @@ def _closed_port() -> int:
 
 def _port_of(ssh_server: Any) -> str:
     return next(ln.split()[1] for ln in ssh_server.config.read_text().splitlines() if ln.strip().startswith("Port"))
+
+
+def _lose_an_array(src: Path) -> list[str]:
+    """Give the source an array, then delete it there (a rebuilt dataset without that variable)."""
+    root = zarr.open_group(str(src), mode="a")
+    arr = root.create_array("old", shape=(4, 256), chunks=(2, 128), dtype="float32")
+    arr[:] = 1.0
+    files = [f"old/{f.as_posix()}" for f in tree_files(src / "old")]
+    return sorted(files)
+
+
+def test_s3_extras_kept_and_reported_then_deleted(s3: Any, tmp_path: Path) -> None:
+    import shutil
+
+    src = make_store(tmp_path / "src.zarr", 3, shards=True)
+    gone = _lose_an_array(src)
+    url = f"s3://{s3.bucket}/mirror/src.zarr"
+    wxpipe(str(src), url, *s3_args(s3), env=s3.env())
+    shutil.rmtree(src / "old")
+    store = s3_store(s3, "mirror/src.zarr")
+    objects = lambda: {m["path"] for batch in obstore.list(store) for m in batch}  # noqa: E731
+    res = wxpipe(str(src), url, *s3_args(s3), "--verify", "full", env=s3.env())
+    assert f"WARNING: {len(gone)} files the source lacks kept" in summary(res) and "old/" in res.stderr
+    assert set(gone) <= objects()
+    assert json.loads(bytes(obstore.get(store, MARKER).bytes()))["extra"] == gone
+    res = wxpipe(str(src), url, *s3_args(s3), "--delete", env=s3.env())
+    assert sent(res) == 0 and f"deleted {len(gone)} files" in summary(res)
+    assert objects() == {str(f) for f in tree_files(src)} | {MARKER}
+    res = wxpipe(str(src), url, *s3_args(s3), "--delete", env=s3.env())
+    assert sent(res) == 0 and "deleted" not in summary(res) and "WARNING" not in summary(res)
+    back = tmp_path / "back.zarr"  # downloading: the local destination is mirrored the same way
+    wxpipe(url, str(back), *s3_args(s3), env=s3.env())
+    (back / "data/stray").write_bytes(b"not at the site")
+    assert "WARNING: 1 files the source lacks kept" in summary(wxpipe(url, str(back), *s3_args(s3), env=s3.env()))
+    assert "deleted 1 files" in summary(wxpipe(url, str(back), *s3_args(s3), "--delete", env=s3.env()))
+    same_tree(src, back)
+
+
+def test_ssh_extras_kept_and_reported_then_deleted(ssh_server: Any, tmp_path: Path) -> None:
+    import shutil
+
+    src = make_store(tmp_path / "src.zarr", 2)
+    gone = _lose_an_array(src)
+    remote = tmp_path / "remote/src.zarr"
+    url = f"ssh://{ssh_server.host}{remote}"
+    env = ssh_env(ssh_server)
+    wxpipe(str(src), url, env=env)
+    shutil.rmtree(src / "old")
+    (src / "data/0.0.0.0").write_bytes(b"rewritten")
+    res = wxpipe(str(src), url, env=env)
+    assert sent(res) == 1 and f"WARNING: {len(gone)} files the source lacks kept" in summary(res)
+    assert all((remote / f).exists() for f in gone)
+    assert json.loads((remote / MARKER).read_text())["extra"] == gone
+    res = wxpipe(str(src), url, "--delete", env=env)
+    assert sent(res) == 0 and f"deleted {len(gone)} files" in summary(res)
+    assert not (remote / "old").exists()  # the emptied folders too
+    same_tree(src, remote)
+    assert sent(wxpipe(str(src), url, "--delete", env=env)) == 0

@@ -245,3 +245,136 @@ def test_s3_requests_stop_at_the_first_failure_and_name_the_site() -> None:
     assert "s3://bucket/p" in str(err.value) and "upload failed" in str(err.value)
     assert "SECRET-unit" not in str(err.value)  # the server's words are scrubbed of credentials
     assert len(ran) < 100  # what had not started was cancelled (all 1000 would take 5 s)
+
+
+def _drop_array(tree: Path) -> list[str]:
+    """Delete an 'array' (a folder of chunks) at the source, as a rebuilt dataset that lost a variable would."""
+    old = tree / "old"
+    for i in range(3):
+        (old / "c" / str(i)).parent.mkdir(parents=True, exist_ok=True)
+        (old / "c" / str(i)).write_bytes(os.urandom(50))
+    (old / ".zarray").write_text("{}")
+    return sorted(f"old/{p.relative_to(old).as_posix()}" for p in old.rglob("*") if p.is_file())
+
+
+def test_files_the_source_lost_are_kept_and_reported_without_delete(
+    tree: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import json
+    import shutil
+
+    from wxpipe.transfer import describe
+
+    dst = tmp_path / "site/src.zarr"
+    gone = _drop_array(tree)
+    copy_tree(tree, dst)
+    shutil.rmtree(tree / "old")
+    for verify in ("quick", "full"):
+        summary = copy(LocalStore(tree), LocalStore(dst), verify=verify)  # type: ignore[arg-type]
+        assert summary["extra"] == gone and summary["files"] == 31
+        assert all((dst / p).exists() for p in gone)  # kept: not asked to delete
+        assert json.loads((dst / MARKER).read_text())["extra"] == gone
+        assert f"WARNING: {len(gone)} files the source lacks kept" in describe(summary)
+    assert "files the source lacks (kept; --delete removes them): old/.zarray" in caplog.text
+    marker = (dst / MARKER).read_text()
+    caplog.clear()
+    again = copy_tree(tree, dst)  # a no-op rerun stays one, and still says what is extra
+    assert again["sent_files"] == 0 and again["extra"] == gone and (dst / MARKER).read_text() == marker
+    assert "files the source lacks" in caplog.text
+
+
+def test_delete_removes_what_the_source_lost_once_the_copy_is_verified(tree: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from wxpipe.transfer import describe
+
+    dst = tmp_path / "site/src.zarr"
+    gone = _drop_array(tree)
+    copy_tree(tree, dst)
+    shutil.rmtree(tree / "old")
+    copy_tree(tree, dst)  # extras recorded, kept
+    (tree / "data/2.0.0.0").write_bytes(b"changed too")
+    summary = copy(LocalStore(tree), LocalStore(dst), delete=True)
+    assert summary["deleted"] == len(gone) and summary["extra"] == [] and summary["sent_files"] == 1
+    assert not (dst / "old").exists()  # the emptied folders too
+    assert verify_tree(dst, make_manifest(tree)) == [] and f"deleted {len(gone)} files" in describe(summary)
+    assert json.loads((dst / MARKER).read_text())["extra"] == []
+    marker = (dst / MARKER).read_text()
+    assert copy(LocalStore(tree), LocalStore(dst), delete=True)["sent_files"] == 0  # a no-op rerun
+    assert (dst / MARKER).read_text() == marker
+
+
+def test_delete_waits_for_verification(tree: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from wxpipe.errors import WxpipeError
+
+    dst = tmp_path / "b.zarr"
+    gone = _drop_array(tree)
+    copy_tree(tree, dst)
+    shutil.rmtree(tree / "old")
+    (tree / "data/4.0.0.0").write_bytes(os.urandom(1004))
+    bad = _LateStamps(dst)
+    bad.corrupt = "data/4.0.0.0"
+    with pytest.raises(WxpipeError, match="failed verification"):
+        copy(LocalStore(tree), bad, delete=True)
+    assert all((dst / p).exists() for p in gone)  # nothing deleted before the copy was verified
+
+
+def test_symlinks_in_the_source_are_refused(tree: Path, tmp_path: Path) -> None:
+    from wxpipe.errors import WxpipeError
+
+    outside = tmp_path / "outside"
+    (outside / "d").mkdir(parents=True)
+    (outside / "secret").write_text("not part of the tree")
+    (outside / "d/chunk").write_text("nor this")
+    (tree / "data/link.0.0.0").symlink_to(outside / "secret")
+    with pytest.raises(WxpipeError, match=r"src\.zarr/data/link\.0\.0\.0 in the source is a symbolic link"):
+        copy_tree(tree, tmp_path / "a.zarr")
+    (tree / "data/link.0.0.0").unlink()
+    (tree / "linked").symlink_to(outside / "d", target_is_directory=True)
+    with pytest.raises(WxpipeError, match=r"src\.zarr/linked in the source is a symbolic link"):
+        copy_tree(tree, tmp_path / "a.zarr")
+    assert not (tmp_path / "a.zarr" / "data").exists()  # refused before anything was sent
+
+
+def test_a_linked_folder_at_the_destination_is_not_written_through(tree: Path, tmp_path: Path) -> None:
+    from wxpipe.errors import WxpipeError
+
+    dst, outside = tmp_path / "site/src.zarr", tmp_path / "outside"
+    outside.mkdir()
+    dst.mkdir(parents=True)
+    (dst / "data").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(WxpipeError, match=r"site/src\.zarr/data is a symbolic link; refusing to write data/"):
+        copy_tree(tree, dst)
+    assert list(outside.iterdir()) == []
+
+
+def test_a_linked_file_at_the_destination_is_replaced_not_followed(tree: Path, tmp_path: Path) -> None:
+    dst, outside = tmp_path / "site/src.zarr", tmp_path / "outside"
+    copy_tree(tree, dst)
+    outside.write_bytes((tree / "data/5.0.0.0").read_bytes())  # the right bytes, but outside the site
+    (dst / "data/5.0.0.0").unlink()
+    (dst / "data/5.0.0.0").symlink_to(outside)
+    assert copy_tree(tree, dst)["sent_files"] == 1
+    assert not (dst / "data/5.0.0.0").is_symlink() and verify_tree(dst, make_manifest(tree)) == []
+
+
+def test_temporaries_are_never_copied_and_ours_are_cleaned_at_the_destination(tree: Path, tmp_path: Path) -> None:
+    from wxpipe.fsutil import is_temporary
+
+    planted = ["data/c/0.1f2e3d4c5b6a.partial", "zarr.9a8b.partial", "data/.1.0.0.0.wxpipe-part4242", ".zattrs.tmp77"]
+    for p in planted:
+        (tree / p).parent.mkdir(parents=True, exist_ok=True)
+        (tree / p).write_bytes(b"half-written")
+    assert all(is_temporary(p) for p in planted) and not is_temporary("data/0.0.0.0")
+    dst = tmp_path / "site/src.zarr"
+    (dst / "data").mkdir(parents=True)
+    killed = ["data/.3.0.0.0.wxpipe-part999", ".wxpipe-copy.json.tmp31337"]  # what a killed copy leaves
+    for p in killed:
+        (dst / p).write_bytes(b"torn")
+    summary = copy_tree(tree, dst)
+    assert summary["files"] == 31 and summary["extra"] == []
+    assert all(not (dst / p).exists() for p in planted + killed)
+    assert {e.path for e in make_manifest(tree)} == {e["path"] for e in summary["manifest"]}

@@ -11,6 +11,7 @@ rule copy_to_site:
         src=lambda w: smk.transfer_source(CFG, w.site, w.name)[0],
         dst=lambda w: smk.site_location(CFG, w.site, w.name),
         site=lambda w: smk.site_args(CFG, w.site),
+        mirror=lambda w: smk.mirror_args(CFG, w.site, w.name),
     threads: 4
     log:
         f"{LOGS}/transfer/{{site}}/{{name}}.log",
@@ -22,7 +23,7 @@ rule copy_to_site:
     conda:
         "../../envs/data.yaml"
     shell:
-        "wxpipe copy {params.src:q} {params.dst:q} --threads {threads} {params.site}"
+        "wxpipe copy {params.src:q} {params.dst:q} --threads {threads} {params.site} {params.mirror}"
         " --lineage {output.record:q} --upstream {input.upstream:q} 2> {log:q}"
 
 

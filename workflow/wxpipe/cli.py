@@ -292,7 +292,7 @@ def cmd_copy(args: argparse.Namespace) -> None:
     }
     src, dst = open_store(args.src, **opts), open_store(args.dst, **opts)
     try:
-        s = copy(src, dst, args.threads, args.verify)
+        s = copy(src, dst, args.threads, args.verify, delete=args.delete)
     finally:
         src.close()
         dst.close()
@@ -305,6 +305,7 @@ def cmd_copy(args: argparse.Namespace) -> None:
         "manifest_sha256": s["manifest_sha256"],
     }
     params = {"source": src.url, "threads": args.threads, "transfers": args.transfers, "verify": args.verify}
+    params |= {"delete": args.delete, "deleted": s.get("deleted", 0), "extra_files": len(s.get("extra", []))}
     _record(args, "copy", [location], params)
 
 
@@ -563,6 +564,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=4, help="hashing and local copy threads (default 4)")
     p.add_argument("--transfers", type=int, help="files in flight: S3 requests (default 32), rsync processes (2)")
     p.add_argument("--verify", choices=["quick", "full"], default="quick", help="full: re-read every file")
+    p.add_argument(
+        "--delete", action="store_true", help="once the copy is verified, delete destination files the source lacks"
+    )
     p.add_argument("--endpoint-url", help="S3 endpoint (default: AWS for the region)")
     p.add_argument("--region", help="S3 region (default: AWS_REGION or us-east-1)")
     p.add_argument("--profile", help="S3 profile in the shared credentials file (default: environment keys)")

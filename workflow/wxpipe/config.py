@@ -137,6 +137,11 @@ class TransferConfig(StrictModel):
     dataset: Name | None = None
     layout: Name | None = None
     site: Name
+    mirror: bool = pydantic.Field(
+        False,
+        description="once the copy is verified, delete files at the site that the source no longer has"
+        " (wxpipe copy --delete); otherwise they are kept and reported",
+    )
 
     @pydantic.model_validator(mode="after")
     def _one(self) -> TransferConfig:

@@ -67,3 +67,11 @@ def tree_files(root: Path) -> list[Path]:
 def tree_size(root: Path) -> tuple[int, int]:
     files = tree_files(root)
     return sum((root / f).stat().st_size for f in files), len(files)
+
+
+def is_temporary(name: str) -> bool:
+    """Whether a file name (or the last part of a path) is a writer's temporary, never content to list or copy:
+    :func:`atomic_path`'s ``.X.tmp<pid>``, a copy's ``.X.wxpipe-part<pid>`` or zarr-python's ``X.<hex>.partial``
+    (an interrupted store write)."""
+    base = name.rsplit("/", 1)[-1]
+    return base.endswith(".partial") or ".wxpipe-part" in base or _TEMP.fullmatch(base) is not None

@@ -134,6 +134,12 @@ def site_args(cfg: Config, site: str) -> str:
     return shlex.join(str(x) for k, v in opts.items() if v is not None for x in (k, v))
 
 
+def mirror_args(cfg: Config, site: str, name: str) -> str:
+    """``--delete`` for a transfer marked ``mirror: true`` (the site's copy loses what the source lost)."""
+    mirror = any(t.site == site and t.name == name and t.mirror for t in cfg.transfers)
+    return "--delete" if mirror else ""
+
+
 def transfer_source(cfg: Config, site: str, name: str) -> tuple[str, str]:
     """What the transfer of ``name`` to ``site`` copies (a dataset or a layout) and the lineage record it follows."""
     if any(t.dataset == name and t.site == site for t in cfg.transfers):

@@ -14,8 +14,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from ..fsutil import is_temporary
+
 MARKER = ".wxpipe-copy.json"
-TEMP_TAG = ".wxpipe-part"  # in the names of files being written; never listed, never copied
+TEMP_TAG = ".wxpipe-part"  # in the names of files being written; never listed, never copied (see is_temporary)
 
 Advance = Callable[[int], None]  # called with the bytes of each file once it is safely in place
 
@@ -53,9 +55,8 @@ def manifest_from_json(data: Sequence[dict[str, Any]]) -> Manifest:
 
 
 def listed(name: str) -> bool:
-    """Whether a relative path is part of a tree's content (not our marker or a half-written file)."""
-    base = name.rsplit("/", 1)[-1]
-    return base != MARKER and TEMP_TAG not in base
+    """Whether a relative path is part of a tree's content (not our marker or a half-written file, ours or zarr's)."""
+    return name.rsplit("/", 1)[-1] != MARKER and not is_temporary(name)
 
 
 def parse_marker(text: str, url: str) -> dict[str, Any] | None:
@@ -72,6 +73,7 @@ class Store(ABC):
 
     url: str  #: where, for messages and lineage records; never carries a credential
     local_root: Path | None = None  #: the folder, for a ``file:`` store
+    links: Sequence[str] = ()  #: symbolic links (files and folders) the last listing found (``file:`` stores)
     hashes_in_flight = True  #: upload and download hash the bytes they move (else the engine hashes after)
 
     @abstractmethod
@@ -110,6 +112,14 @@ class Store(ABC):
     @abstractmethod
     def download(self, entries: Sequence[Entry], root: Path, threads: int, advance: Advance) -> dict[str, str]:
         """Fetch each entry into ``root/<path>``; returns the SHA-256 of the bytes written, per path hashed so."""
+
+    @abstractmethod
+    def delete(self, paths: Sequence[str]) -> None:
+        """Remove these files (absent ones are fine) and the folders that this leaves empty."""
+
+    def remove_temporaries(self) -> int:
+        """Delete what killed copies left of their temporary names (none where writes are atomic by nature)."""
+        return 0
 
     def confirm(self, listing: dict[str, Stat]) -> list[str]:
         """Paths sent by this process whose listed stamp is not the one the write answered (none by default)."""

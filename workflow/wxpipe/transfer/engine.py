@@ -8,7 +8,13 @@
    the bytes, or from the SHA-256 an S3 object carries). Anything else is missing, truncated or corrupt: sent.
 3. The marker is removed, the files are sent (each atomically), and every sent file is verified: in flight
    when the backend hashes the bytes it writes, otherwise by hashing it at the destination.
-4. Only then is the marker written, with the manifest and the stamps of the verified files.
+4. Only then are files the source lacks removed from the destination (``delete``; else they are kept, listed
+   in a warning and in the marker's ``extra``), and the marker written, with the manifest and the stamps of
+   the verified files.
+
+Symbolic links are never followed out of a tree: one in a local source is refused, as is a linked folder at a
+local destination on the path of a file to write. Temporary files (ours, zarr-python's ``*.partial``) are
+never content: not listed, not sent; a killed copy's own at a ``file:`` destination are removed.
 
 A rerun that finds both sides as the marker recorded them (same files, sizes and stamps) stops after the two
 listings: nothing is hashed, sent or written. ``verify="full"`` hashes every source file and re-reads every
@@ -27,6 +33,7 @@ from typing import Any, Literal
 
 from ..errors import WxpipeError
 from .base import Entry, Manifest, Stat, Store, manifest_digest, manifest_from_json, manifest_to_json
+from .local import links_on_paths
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +141,10 @@ def _transfer(src: Store, dst: Store, todo: Sequence[Entry], threads: int, movin
         return src.download(todo, dst.local_root, threads, advance)
 
 
-def copy(src: Store, dst: Store, threads: int = 4, verify: Verify = "quick") -> dict[str, Any]:
-    """Copy the tree ``src`` to ``dst``, verify it, then mark it complete; returns the summary (the marker)."""
+def copy(src: Store, dst: Store, threads: int = 4, verify: Verify = "quick", delete: bool = False) -> dict[str, Any]:
+    """Copy the tree ``src`` to ``dst``, verify it, then mark it complete; returns the summary (the marker).
+
+    ``delete``: once the copy is verified, remove the destination's files that the source lacks (a mirror)."""
     if src.local_root is None and dst.local_root is None:
         raise WxpipeError(f"copy {src.url} -> {dst.url}: one side must be a local (file:) folder")
     if threads < 1:
@@ -148,16 +157,23 @@ def copy(src: Store, dst: Store, threads: int = 4, verify: Verify = "quick") -> 
         if src.local_root is None or dst.local_root is None:  # while the remote side answers: tqdm's ~0.1 s import
             from ..progress import progress  # noqa: F401
         dst_listing, previous = remote.result()
+    _refuse_source_links(src)
     if not src_listing:
         raise WxpipeError(f"copy: {src.url} holds no files")
-    if previous and not full and _unchanged(previous, src, src_listing, dst_listing):
+    if removed := dst.remove_temporaries():
+        log.info("removed %d temporary files a killed copy left at %s", removed, dst.url)
+    if previous and not full and _unchanged(previous, src, src_listing, dst_listing, delete):
         log.info("%s is complete and unchanged: nothing to send", dst.url)
         if "manifest_sha256" not in previous:  # a marker written before markers carried it
             previous["manifest_sha256"] = manifest_digest(previous["manifest"])
-        return {**previous, "sent_files": 0, "sent_bytes": 0, "seconds": round(time.monotonic() - t0, 3)}
+        _warn_extra(dst, previous.get("extra", []))
+        done = {"sent_files": 0, "sent_bytes": 0, "deleted": 0, "seconds": round(time.monotonic() - t0, 3)}
+        return {**previous, **done}
     old = manifest_from_json(previous["manifest"]) if previous else []
     manifest = source_manifest(src, src_listing, previous, old, dst_listing, threads, full)
     todo = to_send(dst, manifest, dst_listing, previous, old, threads, full)
+    if dst.local_root is not None:
+        links_on_paths(dst.local_root, dst.links, [e.path for e in todo])
     if previous is not None:
         dst.remove_marker()
     sent_bytes = sum(e.size for e in todo)
@@ -189,6 +205,10 @@ def copy(src: Store, dst: Store, threads: int = 4, verify: Verify = "quick") -> 
     todo = [e if e.sha256 else Entry(e.path, e.size, sums[e.path]) for e in todo]
     dst_listing = dst.listing()
     _verify(dst, manifest, dst_listing, todo, set(checked), threads, full)
+    extra = _extra(dst_listing, manifest)
+    if delete and extra:
+        log.info("deleting %d files at %s that %s lacks", len(extra), dst.url, src.url)
+        dst.delete(extra)
     as_json = manifest_to_json(manifest)
     summary: dict[str, Any] = {
         "source": src.url,
@@ -198,6 +218,8 @@ def copy(src: Store, dst: Store, threads: int = 4, verify: Verify = "quick") -> 
         "sent_files": len(todo),
         "sent_bytes": sent_bytes,
         "verified": verify,
+        "deleted": len(extra) if delete else 0,
+        "extra": [] if delete else extra,
         "completed": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "manifest": as_json,
         "manifest_sha256": manifest_digest(as_json),
@@ -205,16 +227,42 @@ def copy(src: Store, dst: Store, threads: int = 4, verify: Verify = "quick") -> 
         "source_stamps": {e.path: src_listing[e.path].stamp for e in manifest},
     }
     dst.write_marker(summary)
+    _warn_extra(dst, summary["extra"])
     summary["seconds"] = round(time.monotonic() - t0, 3)
     return summary
 
 
-def _unchanged(previous: dict[str, Any], src: Store, src_listing: dict[str, Stat], dst: dict[str, Stat]) -> bool:
+def _refuse_source_links(src: Store) -> None:
+    """A symbolic link in a local source would copy what lies outside it (or, to a folder, be left out)."""
+    if src.local_root is not None and src.links:
+        link = src.local_root / src.links[0]
+        raise WxpipeError(f"copy: {link} in the source is a symbolic link; copy the tree it points into instead")
+
+
+def _extra(listing: dict[str, Stat], manifest: Manifest) -> list[str]:
+    """The destination's files that are not the source's."""
+    wanted = {e.path for e in manifest}
+    return [p for p in listing if p not in wanted]
+
+
+def _warn_extra(dst: Store, extra: Sequence[str]) -> None:
+    if extra:
+        shown = ", ".join(extra[:10]) + (", ..." if len(extra) > 10 else "")
+        log.warning("%s holds %d files the source lacks (kept; --delete removes them): %s", dst.url, len(extra), shown)
+
+
+def _unchanged(
+    previous: dict[str, Any], src: Store, src_listing: dict[str, Stat], dst: dict[str, Stat], delete: bool
+) -> bool:
     """Whether the marker already describes this source and destination: the same files, sizes and stamps on
-    both sides as when it was verified (then nothing is hashed, sent or written). A remote source must still
-    be a complete copy (its own marker present). Reads the marker's JSON as it is (a rerun's whole work)."""
+    both sides as when it was verified, and at the destination only the extra files it recorded (none to
+    delete), so nothing is hashed, sent or written. A remote source must still be a complete copy (its own
+    marker present). Reads the marker's JSON as it is (a rerun's whole work)."""
     stamps, src_stamps, old = previous.get("stamps", {}), previous.get("source_stamps", {}), previous["manifest"]
+    extra = previous.get("extra", [])
     if previous.get("source") != src.url or len(src_listing) != len(old):
+        return False
+    if len(dst) != len(old) + len(extra) or (delete and extra) or any(p not in dst for p in extra):
         return False
     for e in old:
         path, size = e["path"], e["size"]
@@ -257,9 +305,14 @@ def _verify(
 def describe(summary: dict[str, Any]) -> str:
     """The one-line summary printed at the end of a copy."""
     secs = max(float(summary.get("seconds", 0.0)), 1e-6)
-    sent = summary["sent_bytes"]
-    return (
+    sent, extra, deleted = summary["sent_bytes"], summary.get("extra", []), summary.get("deleted", 0)
+    line = (
         f"{summary['destination']}: {summary['files']} files, {summary['bytes'] / 2**20:.1f} MiB complete and verified"
         f" ({summary.get('verified', 'quick')}); sent {summary['sent_files']} files, {sent / 2**20:.1f} MiB"
         f" in {secs:.1f} s ({sent / 2**20 / secs:.1f} MiB/s)"
     )
+    if deleted:
+        line += f"; deleted {deleted} files the source lacks"
+    if extra:
+        line += f"; WARNING: {len(extra)} files the source lacks kept (--delete removes them), e.g. {extra[0]}"
+    return line

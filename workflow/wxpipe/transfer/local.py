@@ -9,26 +9,74 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+import stat
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import WxpipeError
-from ..fsutil import atomic_write_text, file_sha256
+from ..fsutil import atomic_write_text, file_sha256, is_temporary
 from .base import MARKER, TEMP_TAG, Advance, Entry, Stat, Store, listed, parse_marker
+
+LINK = Stat(-1, "symlink")  # a symbolic link to a file at a destination: never equal to a source file, so replaced
+
+
+class Tree(NamedTuple):
+    """A folder's content files, its symbolic links (never followed) and its writers' temporary files."""
+
+    files: dict[str, Stat]
+    links: list[str]
+    temporaries: list[str]
+
+
+def walk_tree(root: Path) -> Tree:
+    """Every file under ``root`` by its relative path, with a symbolic link (to a file: in ``files`` as
+    :data:`LINK`; to a folder: not entered) in ``links`` and temporaries apart (stat'ed with lstat, one call
+    per file as before)."""
+    files: dict[str, Stat] = {}
+    links: list[str] = []
+    temporaries: list[str] = []
+    for dirpath, dirs, names in os.walk(root):
+        rel = os.path.relpath(dirpath, root)
+        prefix = "" if rel == "." else f"{rel}/"
+        links += [prefix + d for d in dirs if os.path.islink(os.path.join(dirpath, d))]  # os.walk skips them
+        for name in names:
+            path = prefix + name
+            st = os.lstat(os.path.join(dirpath, name))
+            if stat.S_ISLNK(st.st_mode):
+                links.append(path)
+                files[path] = LINK
+            elif is_temporary(name):
+                temporaries.append(path)
+            elif listed(path):
+                files[path] = Stat(st.st_size, str(st.st_mtime_ns))
+    return Tree(dict(sorted(files.items())), sorted(links), temporaries)
 
 
 def local_listing(root: Path) -> dict[str, Stat]:
-    out: dict[str, Stat] = {}
-    for dirpath, _dirs, files in os.walk(root):
-        rel = os.path.relpath(dirpath, root)
-        for name in files:
-            path = name if rel == "." else f"{rel}/{name}"
-            if listed(path):
-                st = os.stat(os.path.join(dirpath, name))
-                out[path] = Stat(st.st_size, str(st.st_mtime_ns))
-    return dict(sorted(out.items()))
+    return walk_tree(root).files
+
+
+def links_on_paths(root: Path, links: Iterable[str], paths: Iterable[str]) -> None:
+    """Refuse to write ``paths`` under ``root`` through a symbolic link to a folder (writes would land outside)."""
+    folders = set(links)
+    for path in paths:
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            if (link := "/".join(parts[:i])) in folders:
+                raise WxpipeError(f"copy: {root / link} is a symbolic link; refusing to write {path} through it")
+
+
+def remove_empty_parents(root: Path, paths: Iterable[str]) -> None:
+    """Remove the folders (below ``root``) that deleting ``paths`` left empty, deepest first."""
+    for folder in sorted({p.rsplit("/", 1)[0] for p in paths if "/" in p}, key=lambda f: -f.count("/")):
+        while folder:
+            try:
+                os.rmdir(root / folder)
+            except OSError:  # not empty (or gone): its parents are not empty either
+                break
+            folder = folder.rsplit("/", 1)[0] if "/" in folder else ""
 
 
 def read_checked(path: Path, entry: Entry) -> tuple[bytes, str]:
@@ -82,8 +130,28 @@ class LocalStore(Store):
         self.root = root
         self.url = url or root.absolute().as_uri()
 
+    temporaries: Sequence[str] = ()  #: the temporary files the last listing found
+
     def listing(self) -> dict[str, Stat]:
-        return local_listing(self.root) if self.root.is_dir() else {}
+        if not self.root.is_dir():
+            self.links, self.temporaries = (), ()
+            return {}
+        tree = walk_tree(self.root)
+        self.links, self.temporaries = tree.links, tree.temporaries
+        return tree.files
+
+    def remove_temporaries(self) -> int:
+        """A killed copy's ``.X.wxpipe-part<pid>`` and marker's ``.X.tmp<pid>``; never another writer's (zarr's)."""
+        ours = [p for p in self.temporaries if not p.endswith(".partial")]
+        for p in ours:
+            (self.root / p).unlink(missing_ok=True)
+        self.temporaries = [p for p in self.temporaries if p.endswith(".partial")]
+        return len(ours)
+
+    def delete(self, paths: Sequence[str]) -> None:
+        for p in paths:
+            (self.root / p).unlink(missing_ok=True)
+        remove_empty_parents(self.root, paths)
 
     def read_marker(self) -> dict[str, Any] | None:
         try:

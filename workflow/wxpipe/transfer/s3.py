@@ -172,6 +172,13 @@ class S3Store(Store):
 
         self._call("removing the marker", lambda: obstore.delete(self.store, MARKER))
 
+    def delete(self, paths: Sequence[str]) -> None:
+        """Objects removed in batches of 1000 (one DeleteObjects request each); folders are only prefixes."""
+        import obstore
+
+        batches = [list(paths[i : i + 1000]) for i in range(0, len(paths), 1000)]
+        self._each("deleting objects", lambda batch: obstore.delete(self.store, batch), batches)
+
     def hashes(self, paths: Sequence[str], threads: int) -> dict[str, str]:
         import obstore
 

@@ -246,6 +246,19 @@ class SSHStore(Store):
         self._run(f"rm -f {shlex.quote(f'{self.path}/{MARKER}')}", "removing the marker")
         self._marker, self._marker_known = None, True
 
+    def delete(self, paths: Sequence[str]) -> None:
+        """``rm`` the files, then ``rmdir -p`` their folders deepest first (up to the copy's own folder): a
+        folder still holding files, or one an earlier ``rmdir -p`` removed, is no error."""
+        if not paths:
+            return
+        q = shlex.quote(self.path)
+        self._run(
+            f"cd {q} || exit 3; xargs -0 -r rm -f --", "deleting files", b"".join(p.encode() + b"\0" for p in paths)
+        )
+        folders = sorted({p.rsplit("/", 1)[0] for p in paths if "/" in p}, key=lambda f: -f.count("/"))
+        script = f"cd {q} || exit 3; xargs -0 -r rmdir -p --ignore-fail-on-non-empty -- 2>/dev/null; exit 0"
+        self._run(script, "removing emptied folders", b"".join(f.encode() + b"\0" for f in folders))
+
     def hashes(self, paths: Sequence[str], threads: int) -> dict[str, str]:
         fresh = {p: self._fresh.pop(p) for p in paths if p in self._fresh}  # hashed just after this upload wrote it
         rest = [p for p in paths if p not in fresh]
