@@ -140,8 +140,12 @@ def test_v3_sharded_layout_round_trips_with_far_fewer_files(
     assert files_v3 * 10 <= files_v2
     text = summary(sharded.path)
     assert f"in {files_v3} files" in text and "shards (40, 3, 1, 320)" in text
-    assert "written, not verified yet: 2/2 shards written" in text
+    assert "written, not verified yet (`wxpipe verify`): 2/2 shards written" in text
+    planted = [sharded.path / "data" / "c" / "0.3f2a9c.partial", sharded.path / "data" / ".zarr.json.tmp4242"]
+    for f in planted:  # what a killed zarr-python shard write and a killed wxpipe write leave
+        f.write_bytes(b"half")
     assert verify(src.path, sharded.path) == 1
+    assert not any(f.exists() for f in planted)
     assert not (sharded.path / "_build").exists()  # verified: the build flags go, as anemoi's _build group
     assert "layout      complete: every shard written and verified" in summary(sharded.path)
 

@@ -28,7 +28,8 @@ _TEMP = re.compile(r"\..+\.tmp\d+")
 
 
 def remove_temps(root: Path) -> int:
-    """Delete what killed writers left of :func:`atomic_path` under ``root``; call only when no writer runs.
+    """Delete what killed writers left under ``root`` (every :func:`is_temporary` name: ours and
+    zarr-python's ``*.partial``); call only when no writer runs.
 
     A SIGKILL skips the ``finally`` that removes the temporary name; the final name was never
     written, so the leftover is garbage that would otherwise be counted, listed and transferred.
@@ -36,7 +37,7 @@ def remove_temps(root: Path) -> int:
     removed = 0
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
-            if _TEMP.fullmatch(name):
+            if is_temporary(name):
                 Path(dirpath, name).unlink(missing_ok=True)
                 removed += 1
     return removed
