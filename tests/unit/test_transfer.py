@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from wxpipe.fsutil import is_temporary
 from wxpipe.transfer import MARKER, Entry, LocalStore, copy, copy_tree, make_manifest, verify_tree
 
 
@@ -97,7 +98,7 @@ def test_interrupted_copy_leaves_no_marker_and_no_torn_file(tree: Path, tmp_path
     with pytest.raises(KeyboardInterrupt):
         copy(LocalStore(tree), dst, threads=2)
     assert not (dst.root / MARKER).exists()
-    assert [p.name for p in dst.root.rglob("*") if ".wxpipe-part" in p.name] == []
+    assert [p.name for p in dst.root.rglob("*") if is_temporary(p.name)] == []
     assert copy_tree(tree, dst.root)["sent_files"] == 21
 
 
@@ -362,8 +363,6 @@ def test_a_linked_file_at_the_destination_is_replaced_not_followed(tree: Path, t
 
 
 def test_temporaries_are_never_copied_and_ours_are_cleaned_at_the_destination(tree: Path, tmp_path: Path) -> None:
-    from wxpipe.fsutil import is_temporary
-
     planted = ["data/c/0.1f2e3d4c5b6a.partial", "zarr.9a8b.partial", "data/.1.0.0.0.wxpipe-part4242", ".zattrs.tmp77"]
     for p in planted:
         (tree / p).parent.mkdir(parents=True, exist_ok=True)

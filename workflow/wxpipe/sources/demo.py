@@ -13,7 +13,6 @@ so the GRIB reader is exercised on the same layout as real IFS or ERA5 data.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import eccodes
 import numpy as np
 
 from ..errors import WxpipeError
+from ..fsutil import write_atomic
 from ..progress import progress
 
 log = logging.getLogger(__name__)
@@ -106,8 +106,9 @@ def octahedral_grid(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def write_demo_archive(out: Path, dates: np.ndarray, grid: str = "O32", seed: int = 0) -> list[Path]:
     """Write one GRIB2 file per date under ``out`` and return their paths, in the order of ``dates``.
 
-    Each file is written to ``<name>.tmp`` and renamed, so a reader never sees half a file and an
-    interrupted run leaves only complete files behind. The bytes depend on (seed, date, grid) alone.
+    Each file is written under a temporary name and renamed (:func:`~wxpipe.fsutil.write_atomic`), so a
+    reader never sees half a file and an interrupted run leaves only complete files behind. The bytes
+    depend on (seed, date, grid) alone.
     """
     n = _grid_number(grid)
     if seed < 0:
@@ -130,7 +131,7 @@ def write_demo_archive(out: Path, dates: np.ndarray, grid: str = "O32", seed: in
             values = _fields(t, basis, climate, _noise(seed, date, lat.size))
             message = b"".join(_encode(handles[p.name], p, date, values[p.name]) for p in _PARAMS)
             path = demo_path(out, date)
-            _write_atomic(path, message)
+            write_atomic(path, message)
             log.debug("wrote %s (%d bytes)", path, len(message))
             paths.append(path)
     finally:
@@ -156,16 +157,6 @@ def _grid_number(grid: str) -> int:
     if not m:
         raise WxpipeError(f"demo grid must be an octahedral grid like 'O32' or 'O48', got {grid!r}")
     return int(m.group(1))
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 # --- GRIB encoding -----------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from ..fsutil import is_temporary
 
 MARKER = ".wxpipe-copy.json"
-TEMP_TAG = ".wxpipe-part"  # in the names of files being written; never listed, never copied (see is_temporary)
+TEMP_TAG = ".wxpipe-part"  # the remote marker's temporary name (ssh); never listed, never copied (is_temporary)
 
 Advance = Callable[[int], None]  # called with the bytes of each file once it is safely in place
 

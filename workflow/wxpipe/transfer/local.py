@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..errors import WxpipeError
-from ..fsutil import atomic_write_text, file_sha256, is_temporary
-from .base import MARKER, TEMP_TAG, Advance, Entry, Stat, Store, listed, parse_marker
+from ..fsutil import atomic_write_text, file_sha256, is_temporary, write_atomic
+from .base import MARKER, Advance, Entry, Stat, Store, listed, parse_marker
 
 LINK = Stat(-1, "symlink")  # a symbolic link to a file at a destination: never equal to a source file, so replaced
 
@@ -91,19 +91,6 @@ def read_checked(path: Path, entry: Entry) -> tuple[bytes, str]:
     return data, sha
 
 
-def write_atomic(path: Path, data: Any) -> None:
-    """Write to a temporary name beside ``path`` and rename: after kill -9 the file is whole or absent."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}{TEMP_TAG}{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def write_checked(path: Path, data: Any, entry: Entry, where: str) -> str:
     """Write fetched bytes only if they are the manifest's bytes (the check at the destination, in flight)."""
     view = memoryview(data)
@@ -141,7 +128,7 @@ class LocalStore(Store):
         return tree.files
 
     def remove_temporaries(self) -> int:
-        """A killed copy's ``.X.wxpipe-part<pid>`` and marker's ``.X.tmp<pid>``; never another writer's (zarr's)."""
+        """What a killed copy left (``.X.tmp<pid>``, older wxpipe's ``.X.wxpipe-part<pid>``); never zarr's."""
         ours = [p for p in self.temporaries if not p.endswith(".partial")]
         for p in ours:
             (self.root / p).unlink(missing_ok=True)
