@@ -6,7 +6,7 @@ TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.wxpipe-installed
 
-.PHONY: demo test lint schemas rulegraph clean install profiles
+.PHONY: demo test drill lint schemas rulegraph clean install profiles
 
 install: $(STAMP)
 
@@ -28,7 +28,11 @@ demo: $(STAMP)
 # two workers, one test file each at a time: the SLURM profile tests (18 of the suite's 22 minutes) mostly
 # wait for the cluster's status checks, so every other file runs on the second worker meanwhile
 test: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n 2 --dist loadfile
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n 2 --dist loadfile --ignore=tests/drills
+
+# opt-in fault drills (minutes each): kill -9 the Snakemake controller mid-run, --unlock, rerun, same bytes
+drill: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest tests/drills -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check workflow tests bench
