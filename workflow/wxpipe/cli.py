@@ -178,11 +178,7 @@ def cmd_statistics(args: argparse.Namespace) -> None:
     from .dataset import open_dataset
 
     ds = open_dataset(args.store)
-    start, end = statistics.period_of(ds, args.start, args.end)
-    s = statistics.compute(
-        ds, start, end, statistics.allow_nans_of(ds), statistics.tendencies_of(ds), None, args.threads
-    )
-    _write_statistics(args, ds, s)
+    _write_statistics(args, ds, statistics.of_dataset(ds, args.start, args.end, None, args.threads))
 
 
 def cmd_statistics_part(args: argparse.Namespace) -> None:
@@ -190,9 +186,7 @@ def cmd_statistics_part(args: argparse.Namespace) -> None:
     from .dataset import Part, open_dataset
 
     ds = open_dataset(args.store)
-    start, end = statistics.period_of(ds, args.start, args.end)
-    allow, tendencies = statistics.allow_nans_of(ds), statistics.tendencies_of(ds)
-    s = statistics.compute(ds, start, end, allow, tendencies, Part.parse(args.part), args.threads)
+    s = statistics.of_dataset(ds, args.start, args.end, Part.parse(args.part), args.threads)
     statistics.save_part(args.out, s)
     _finish(args, f"{args.out}: statistics part {args.part} of {args.store}, dates {s.dates[0]}..{s.dates[1] - 1}")
 

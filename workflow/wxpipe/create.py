@@ -333,10 +333,7 @@ def create(
     if statistics:
         from . import statistics as stats
 
-        start, end = stats.period_of(ds, None, None)
-        stats.write(
-            store, stats.compute(ds, start, end, stats.allow_nans_of(ds), stats.tendencies_of(ds), None, threads)
-        )
+        stats.write(store, stats.of_dataset(ds, threads=threads))
         ds = dataset.open_dataset(store)
     return ds
 

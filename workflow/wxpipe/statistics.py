@@ -251,6 +251,19 @@ def period_of(ds: Dataset, start: dt.datetime | None, end: dt.datetime | None) -
     )
 
 
+def of_dataset(
+    ds: Dataset,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    part: Part | None = None,
+    threads: int = 1,
+) -> Summary:
+    """:func:`compute` as the dataset's recipe asks: its period unless ``start``/``end`` override it, its
+    NaN policy and its tendencies (what ``wxpipe statistics``, its parts and ``wxpipe create`` compute)."""
+    start, end = period_of(ds, start, end)
+    return compute(ds, start, end, allow_nans_of(ds), tendencies_of(ds), part, threads)
+
+
 def part_range(ds: Dataset, start: dt.datetime, end: dt.datetime, part: Part) -> range:
     """The date indices of ``part``: whole chunks (shards) of the period, shared out as evenly as can be."""
     idx = ds.indices(start, end)
