@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -14,12 +15,19 @@ from .config import Config, params_of, validate_config
 from .create import input_files
 from .dataset import Part
 from .errors import WxpipeError
-from .recipe import load_recipe
+from .recipe import Recipe, load_recipe
 from .sources.demo import demo_path
 from .timeutil import date_range
 from .timeutil import format_frequency as format_frequency
 
 PENDING = "results/lineage/.pending"
+
+
+@functools.cache
+def _recipe(path: Path) -> Recipe:
+    """A dataset's recipe, parsed once per Snakemake process: the config check, every load part's inputs
+    and the rules' digest param all ask for it while the DAG is built."""
+    return load_recipe(path)
 
 
 def load_config(config: dict[str, Any], files: list[str], check_inputs: bool = True) -> Config:
@@ -35,7 +43,7 @@ def load_config(config: dict[str, Any], files: list[str], check_inputs: bool = T
     made = set(demo_files(cfg))
     for name, ds in cfg.datasets.items():
         try:
-            recipe = load_recipe(ds.recipe)
+            recipe = _recipe(ds.recipe)
             paths = input_files(recipe, recipe.dates.all()) if check_inputs else []
             absent = [p for p in paths if str(p) not in made and not p.exists()]
         except WxpipeError as exc:
@@ -56,7 +64,7 @@ def recipe_digest(cfg: Config, dataset: str) -> str:
     (at N320 a rebuild is ~72 core-hours); a change of meaning changes this digest, a rule ``param``,
     and Snakemake's ``params`` trigger reruns the dataset and what follows.
     """
-    recipe = load_recipe(cfg.datasets[dataset].recipe)
+    recipe = _recipe(cfg.datasets[dataset].recipe)
     canonical = json.dumps(json.loads(recipe.model_dump_json()), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -83,7 +91,7 @@ def statistics_period(cfg: Config, dataset: str) -> list[str]:
 
 def part_inputs(cfg: Config, dataset: str, part: str) -> list[str]:
     """The source files one load part reads (so Snakemake knows which rule makes them)."""
-    recipe = load_recipe(cfg.datasets[dataset].recipe)
+    recipe = _recipe(cfg.datasets[dataset].recipe)
     i, n = (int(x) for x in part.split("-of-"))
     dates = recipe.dates.all()
     rng = Part(i, n).dates(len(dates), recipe.output.shards or recipe.output.dates_chunk)
@@ -91,7 +99,7 @@ def part_inputs(cfg: Config, dataset: str, part: str) -> list[str]:
 
 
 def first_inputs(cfg: Config, dataset: str) -> list[str]:
-    recipe = load_recipe(cfg.datasets[dataset].recipe)
+    recipe = _recipe(cfg.datasets[dataset].recipe)
     return [str(p) for p in input_files(recipe, recipe.dates.all())[:1]]
 
 
