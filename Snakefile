@@ -6,7 +6,7 @@ import sys
 
 from snakemake.utils import min_version
 
-from wxpipe import smk
+from wxpipe import paths, smk
 from wxpipe.errors import WxpipeError
 
 min_version("9.0")
@@ -31,14 +31,8 @@ for _var in smk.unset_account_variables(workflow):
         "(e.g. project_465000123 on LUMI); see docs/sites/"
     )
 DATASETS = list(CFG.datasets)
-LAYOUTS = list(CFG.layouts)
-RUNS = list(CFG.training)
-TRANSFERS = [f"{t.site}/{t.name}" for t in CFG.transfers]
+STAGES = smk.stages(CFG)  # stage target -> the keys of the records it publishes
 GPU_STACK = smk.gpu_stack()  # cuda or rocm (LUMI): the training rules' conda env and container
-LOGS = "results/logs"
-BENCH = "results/benchmarks"
-LINEAGE = "results/lineage"
-PENDING = smk.PENDING
 
 wildcard_constraints:
     dataset=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
@@ -68,7 +62,32 @@ localrules:
     rechunk,
     transfer,
     train,
+    predict,
     evaluate,
+
+
+# Stage targets (`snakemake statistics`, `snakemake -R train`), one definition for all seven: each publishes
+# its stage's pending records to results/lineage/<stage>/, so `-R <stage>` reruns the jobs that wrote them.
+for _stage, _keys in STAGES.items():
+
+    rule:
+        name:
+            _stage
+        input:
+            [paths.pending(_stage, k) for k in _keys],
+        output:
+            [paths.record(_stage, k) for k in _keys],
+        log:
+            paths.log(_stage),
+        benchmark:
+            paths.benchmark(_stage)
+        resources:
+            mem_mb=200,
+            runtime=5,
+        conda:
+            "envs/data.yaml"
+        shell:
+            "wxpipe publish {input:q} --to {output:q} 2> {log:q}"
 
 
 include: "workflow/rules/demo.smk"

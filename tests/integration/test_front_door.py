@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +21,7 @@ from wxpipe.profiles import SITES
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 
 
@@ -130,3 +133,32 @@ def test_a_recipe_mistake_stops_snakemake_with_one_message(tmp_path: Path) -> No
         "  mine.yaml:4: input.join.0.grib.levtyp: unknown key (misspelled?)",
     ], res.stderr
     assert "Traceback" not in res.stderr and 'File "' not in res.stderr
+
+
+def planned_command(output: str, command: str) -> list[str]:
+    """The words of the one planned shell command that starts with ``wxpipe <command>``."""
+    (line,) = [ln for ln in output.splitlines() if ln.startswith(f"Shell command: wxpipe {command} ")]
+    return shlex.split(line.removeprefix("Shell command: "))
+
+
+def test_evaluation_reads_and_follows_the_copy_training_read(tmp_path: Path) -> None:
+    """A run with a site: the model is scored on the site's copy it was trained on, and says so in its lineage."""
+    shutil.copy(HERE / "small-config.yaml", tmp_path / "config.yaml")
+    shutil.copy(HERE / "small-recipe.yaml", tmp_path / "small-recipe.yaml")
+    res = subprocess.run(
+        [BIN / "snakemake", "-s", REPO / "Snakefile", "--configfile", "config.yaml", "-n", "-p", "evaluate"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=_env(HOME=str(tmp_path)),
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    train, predict, evaluate = (planned_command(res.stdout, c) for c in ("train", "predict", "evaluate"))
+    assert train[2] == predict[2] == evaluate[2] == "results/sites/scratch/small.zarr"
+    copy = ["results/lineage/statistics/small.json", "results/lineage/transfer/scratch/small.json"]
+    assert predict[predict.index("--upstream") + 1 : predict.index("2>")] == ["results/lineage/train/tiny.json", *copy]
+    assert evaluate[evaluate.index("--upstream") + 1 : evaluate.index("2>")] == [
+        "results/lineage/predict/tiny.json",
+        *copy,
+    ]

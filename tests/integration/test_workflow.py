@@ -160,10 +160,13 @@ def test_copy_to_ssh_site(run: Path) -> None:
     assert record["outputs"][0]["url"] == f"ssh://wxpipe-test{run}/remote/small.zarr"
 
 
-def test_training_reads_the_site_copy(run: Path) -> None:
-    record = json.loads((run / "results/lineage/train/tiny.json").read_text())
+def test_training_and_evaluation_read_the_site_copy(run: Path) -> None:
     copy = json.loads((run / "results/lineage/transfer/scratch/small.json").read_text())
-    assert copy["id"] in record["inputs"]  # it followed the copy, and read it (training_dataset in smk.py)
+    for stage in ("train", "predict", "evaluate"):  # each followed the copy, and read it (smk.dataset_copy)
+        record = json.loads((run / f"results/lineage/{stage}/tiny.json").read_text())
+        assert copy["id"] in record["inputs"], stage
+    attrs = json.loads((run / "results/forecasts/tiny.zarr/.zattrs").read_text())
+    assert attrs["dataset_path"] == "results/sites/scratch/small.zarr"
 
 
 def test_no_secret_in_any_output(run: Path, s3_server: Any) -> None:

@@ -35,7 +35,7 @@ BIN = Path(sys.executable).parent
 SITES = ["lumi", "leonardo", "marenostrum5", "jupiter"]
 # submitted jobs of the data stages (lineage, the stage targets, init, finalise, the statistics merge
 # and rechunk_init are local rules: metadata work of seconds, run by the controller)
-DATA_RULES = {"demo", "load", "statistics_part", "rechunk_part", "rechunk_layout", "copy_to_site"}
+DATA_RULES = {"demo", "load", "statistics_part", "rechunk_part", "rechunk_layout", "copy_to_site", "evaluate_model"}
 
 
 @dataclass(frozen=True)
@@ -135,6 +135,9 @@ def snakemake(work: Path, site: Site, *args: str, account: str | None = None, ti
         str(REPO / "profiles" / site.name),
         "--profile",
         str(HERE / "profile"),
+        # on a 2-core machine 8 ranks of 2 torch threads each crawl: one thread per rank (--cpus-per-rank)
+        "--set-threads",
+        "train_model=1",
         "--configfile",
         str(work / "config.yaml"),
         str(HERE / "config.yaml"),
@@ -211,7 +214,7 @@ def site_run(
 
 def test_every_job_ran_where_the_profile_says(site_run: Run) -> None:
     site = site_run.site
-    assert set(site_run.jobs) == DATA_RULES | {"train_model", "evaluate_model"}
+    assert set(site_run.jobs) == DATA_RULES | {"train_model", "predict_model"}
     for rule, rows in site_run.jobs.items():
         want = resources(site, rule)
         for row in rows:
@@ -222,9 +225,9 @@ def test_every_job_ran_where_the_profile_says(site_run: Run) -> None:
             # no qos key: the site's default QOS, "normal"
             assert row["QOS"] == want.get("qos", "normal"), (rule, row)
             assert tres_gpus(row["AllocTRES"]) == gpus_requested(want), (rule, row)
-    # training and evaluation on GPU partitions, the data stages on CPU ones
+    # training and prediction on GPU partitions, the data stages and the scoring on CPU ones
     assert tres_gpus(site_run.jobs["train_model"][0]["AllocTRES"]) == site.gpus
-    assert tres_gpus(site_run.jobs["evaluate_model"][0]["AllocTRES"]) >= 1
+    assert tres_gpus(site_run.jobs["predict_model"][0]["AllocTRES"]) >= 1
     assert all(tres_gpus(r["AllocTRES"]) == 0 for rule in DATA_RULES for r in site_run.jobs[rule])
 
 
@@ -304,9 +307,7 @@ def test_two_rank_gloo_training_agrees(site_run: Run, tmp_path: Path) -> None:
         pytest.skip(f"one 2-rank run is enough; it runs on the {SITES[0]} cluster")
     site = site_run.site
     settings = yaml.safe_load((SMALL / "small-config.yaml").read_text())["training"]["tiny"]
-    settings.update(
-        steps=12, threads=1, mlflow={"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "experiment": "ddp"}
-    )
+    settings.update(steps=12, mlflow={"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "experiment": "ddp"})
     (tmp_path / "settings.json").write_text(json.dumps(settings, default=lambda d: d.isoformat()))
     cmd = (
         f"{BIN}/wxpipe train {site_run.work}/results/datasets/small.zarr {tmp_path}/ckpt.pt --name ddp"

@@ -20,7 +20,7 @@ import pytest
 import zarr
 
 from wxpipe.config import EvaluationConfig, TrainingConfig
-from wxpipe.dataset import Dataset, finalise, init, write_dates
+from wxpipe.dataset import Dataset, Writer, finalise, init
 from wxpipe.recipe import Recipe
 from wxpipe.sources.demo import octahedral_grid as demo_grid
 from wxpipe.train import TrainResult, train
@@ -58,7 +58,7 @@ def _make_dataset(
     noise: float = 0.01,
     seed: int = 0,
 ) -> Dataset:
-    """Write a finalised dataset with statistics at ``path`` (init, write_dates, finalise, then zarr)."""
+    """Write a finalised dataset with statistics at ``path`` (init, a Writer, finalise, then zarr)."""
     dates = [START + i * STEP for i in range(n_dates)]
     surface = sorted({v for v in variables if "_" not in v})
     levels = sorted({int(v.split("_")[1]) for v in variables if "_" in v})
@@ -95,8 +95,10 @@ def _make_dataset(
             daily = diurnal * np.cos(phi) * np.cos(2 * np.pi * (hours + lon / 15.0) / 24.0)
             fields[t, v, 0] = base + wave + daily + noise * amp * rng.standard_normal(len(lat))
     present = [i for i in range(n_dates) if i not in set(missing)]
+    writer = Writer(path)
     for i in present:
-        write_dates(path, i, fields[i : i + 1])
+        writer.write(i, fields[i : i + 1])
+    writer.close()
     finalise(path)
 
     root = zarr.open_group(str(path), mode="r+")
@@ -121,7 +123,6 @@ def _training_config(tmp: Path, **overrides: object) -> TrainingConfig:
         "learning_rate": 3e-3,
         "hidden": 32,
         "neighbours": 7,
-        "threads": 1,  # two threads crawl when the (2-core) machine is busy with other jobs
         "mlflow": {"tracking_uri": f"sqlite:///{tmp}/mlflow.db", "experiment": "unit"},
     }
     cfg.update(overrides)

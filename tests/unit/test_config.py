@@ -96,3 +96,12 @@ def test_models_reject_extra_keys() -> None:
         Config.model_validate({"datasets": {}, "extra": 1})
     with pytest.raises(ValueError):
         Recipe.model_validate({"dates": {"start": "2020-01-01", "end": "2020-01-02", "frequency": "6h"}, "input": {}})
+
+
+def test_training_threads_are_the_jobs_not_a_setting(tmp_path: Path) -> None:
+    """One thread count per training job: the rule's threads (``--cpus-per-rank``), never a config key."""
+    text = (REPO / "config/config.yaml").read_text().replace("steps: 300", "steps: 300\n    threads: 4")
+    bad = tmp_path / "config.yaml"
+    bad.write_text(text)
+    with pytest.raises(WxpipeError, match=r"training\.demo\.threads: unknown key"):
+        load_config(bad)

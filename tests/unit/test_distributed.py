@@ -66,8 +66,8 @@ def test_parameter_fingerprint_sees_every_weight() -> None:
 
 def test_an_empty_share_still_takes_part(make_dataset: Any, training_config: Any, tmp_path: Any) -> None:
     """A rank whose share of a short global batch is empty gives a zero loss with zero gradients."""
-    from wxpipe.train.data import read_batch
-    from wxpipe.train.grid import area_weights
+    from wxpipe.grid import area_weights
+    from wxpipe.samples import read_batch
     from wxpipe.train.loop import _build_model, _loss
 
     ds = make_dataset(tmp_path / "d.zarr")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,8 +15,9 @@ import pytest
 from wxpipe.config import EvaluationConfig
 from wxpipe.errors import WxpipeError
 from wxpipe.evaluate import evaluate, weighted_mse, weighted_rmse
+from wxpipe.grid import area_weights
 from wxpipe.plots import skill
-from wxpipe.train.grid import area_weights
+from wxpipe.predict import predict
 
 
 def test_area_weights_mean_one_and_equator_heavier(octahedral_grid: Callable[[int], Any]) -> None:
@@ -67,10 +70,28 @@ def test_rmse_matches_a_hand_computation() -> None:
     assert weighted_mse(forecast, truth, area_weights(lat)).shape == (3, 2)
 
 
+def test_evaluation_loads_no_model_code() -> None:
+    """Scoring runs where no engine is installed: importing it imports neither torch nor the training engine."""
+    code = (
+        "import sys, wxpipe.evaluate\n"
+        "bad = sorted(m for m in sys.modules if m == 'torch' or m.startswith(('torch.', 'wxpipe.train')))\n"
+        "assert not bad, bad"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stderr
+
+
 @pytest.fixture(scope="module")
-def scored(trained: Any, evaluation_config: EvaluationConfig) -> dict[str, Any]:
+def forecasts(trained: Any, evaluation_config: EvaluationConfig) -> Path:
+    out = trained.tmp / "forecasts.zarr"
+    predict(trained.dataset, trained.result.checkpoint, evaluation_config, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def scored(trained: Any, forecasts: Path, evaluation_config: EvaluationConfig) -> dict[str, Any]:
     out = trained.tmp / "evaluation"
-    scores = evaluate(trained.dataset, trained.result.checkpoint, evaluation_config, out, {"wxpipe.eval_lineage": "e1"})
+    scores = evaluate(trained.dataset, forecasts, evaluation_config, out, {"wxpipe.eval_lineage": "e1"})
     return {"scores": scores, "out": out}
 
 
@@ -128,16 +149,29 @@ def test_scorecard_and_mlflow_record(scored: dict[str, Any], trained: Any) -> No
     assert names == ["evaluation/scorecard.png", "evaluation/scores.json"]
 
 
-def test_refuses_a_period_without_complete_forecasts(trained: Any, tmp_path: Path) -> None:
+def test_refuses_a_period_without_complete_forecasts(trained: Any, forecasts: Path, tmp_path: Path) -> None:
     last = str(trained.dataset.dates[-1])
     cfg = EvaluationConfig.model_validate({"period": {"start": last, "end": last}, "leads": [1]})
     with pytest.raises(WxpipeError, match="no initial date"):
-        evaluate(trained.dataset, trained.result.checkpoint, cfg, tmp_path, {})
-    assert not (tmp_path / "scores.json").exists()
+        predict(trained.dataset, trained.result.checkpoint, cfg, tmp_path / "f.zarr")
+    with pytest.raises(WxpipeError, match="no initial date"):
+        evaluate(trained.dataset, forecasts, cfg, tmp_path, {})
+    assert sorted(tmp_path.iterdir()) == []
 
 
-def test_refuses_a_dataset_on_another_grid(trained: Any, make_dataset: Callable[..., Any], tmp_path: Path) -> None:
+def test_refuses_a_dataset_on_another_grid(
+    trained: Any, forecasts: Path, make_dataset: Callable[..., Any], tmp_path: Path
+) -> None:
     other = make_dataset(tmp_path / "other.zarr", grid=6, n_dates=12, missing=())
     cfg = EvaluationConfig.model_validate({"period": {"start": str(other.dates[0]), "end": str(other.dates[4])}})
     with pytest.raises(WxpipeError, match="another grid"):
-        evaluate(other, trained.result.checkpoint, cfg, tmp_path / "out", {})
+        predict(other, trained.result.checkpoint, cfg, tmp_path / "f.zarr")
+    with pytest.raises(WxpipeError, match="another grid"):
+        evaluate(other, forecasts, cfg, tmp_path / "out", {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.zarr"]
+
+
+def test_refuses_leads_the_forecasts_lack(trained: Any, forecasts: Path, evaluation_config: EvaluationConfig) -> None:
+    cfg = evaluation_config.model_copy(update={"leads": [1, 3]})
+    with pytest.raises(WxpipeError, match=r"no forecasts at leads \[3\]"):
+        evaluate(trained.dataset, forecasts, cfg, trained.tmp / "never", {})

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from wxpipe.recipe import Constants, Forcings
-from wxpipe.sources.constants import ConstantsSource
 from wxpipe.sources.forcings import ForcingsSource, julian_day
 
 ALL = list(Forcings.model_fields["param"].annotation.__args__[0].__args__)  # type: ignore[union-attr]
@@ -128,7 +127,7 @@ def test_constant_variables_and_constants_alias() -> None:
     params = ["cos_latitude", "insolation", "sin_longitude", "cos_julian_day"]
     src = ForcingsSource(Forcings(param=params), lat, lon)
     assert src.constant_variables() == ["cos_latitude", "sin_longitude"]
-    alias = ConstantsSource(Constants.model_validate({"params": params}), lat, lon)
+    alias = ForcingsSource(Constants.model_validate({"params": params}), lat, lon)
     date = np.datetime64("2020-02-03T06:00")
     a, b = src.read(date), alias.read(date)
     assert a.keys() == b.keys()

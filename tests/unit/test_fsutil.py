@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from wxpipe.fsutil import is_temporary, remove_temps, write_atomic
+from wxpipe.fsutil import atomic_path, is_temporary, remove_temps, write_atomic
 
 
 def test_a_killed_write_leaves_only_a_recognised_temporary(tmp_path: Path) -> None:
@@ -42,3 +42,26 @@ def test_a_killed_write_leaves_only_a_recognised_temporary(tmp_path: Path) -> No
 )
 def test_temporary_names(name: str, temporary: bool) -> None:
     assert is_temporary(name) is temporary
+
+
+def test_a_folder_replaces_an_older_folder_whole(tmp_path: Path) -> None:
+    store = tmp_path / "forecasts.zarr"
+    (store / "a").mkdir(parents=True)
+    (store / "a" / "0").write_bytes(b"old")
+    with atomic_path(store) as tmp:
+        tmp.mkdir()
+        (tmp / "new").write_bytes(b"new")
+    assert sorted(p.name for p in store.iterdir()) == ["new"]
+    assert [p.name for p in tmp_path.iterdir()] == ["forecasts.zarr"]  # no temporary, no old copy left
+
+
+def test_a_failed_folder_is_removed_and_the_older_one_kept(tmp_path: Path) -> None:
+    store = tmp_path / "forecasts.zarr"
+    store.mkdir()
+    (store / "old").write_bytes(b"old")
+    with pytest.raises(RuntimeError), atomic_path(store) as tmp:
+        (tmp / "a").mkdir(parents=True)
+        (tmp / "a" / "0").write_bytes(b"half")
+        raise RuntimeError("killed")
+    assert [p.name for p in tmp_path.iterdir()] == ["forecasts.zarr"]
+    assert (store / "old").read_bytes() == b"old"

@@ -140,7 +140,7 @@ def test_headers_saved_by_init_serve_other_processes(
 ) -> None:
     """A load job starts from the headers ``init`` resolved (same fingerprint, same keys), and ignores them
     when they come from another ecCodes."""
-    from wxpipe.sources import grib
+    from wxpipe.sources import gribfile as grib
 
     for i, d in enumerate(DATES):
         blob = grib_message(f"regular_ll_sfc_grib{edition}", d, _values(i), shortName="2t")

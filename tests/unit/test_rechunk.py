@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ import zarr
 from wxpipe.dataset import Dataset, Part, array, read
 from wxpipe.errors import WxpipeError
 from wxpipe.fsutil import tree_files, tree_size
-from wxpipe.rechunk import DONE, Layout, done, init, parse_extent, parse_size, plan, rechunk, verify, write_part
+from wxpipe.rechunk import DONE, Layout, Plan, done, init, parse_extent, parse_size, plan, rechunk, verify, write_part
 from wxpipe.summary import summary
 
 WXPIPE = str(Path(sys.executable).parent / "wxpipe")
@@ -214,3 +215,22 @@ def test_cli_refuses_mixed_arguments(tmp_path: Path, make_dataset: Callable[...,
     )
     assert res.returncode == 0, res.stderr
     assert Dataset(dst).data.shards == (8, 3, 1, 64)
+
+
+def test_rechunk_plans_once(
+    tmp_path: Path, make_dataset: Callable[..., Dataset], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One plan serves the refusal, the empty layout and the write (no second plan under another budget)."""
+    from wxpipe.rechunk import _run
+
+    made: list[tuple[Any, ...]] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Plan:
+        made.append(args)
+        return plan(*args, **kwargs)
+
+    monkeypatch.setattr(_run, "plan", counted)
+    src = make_dataset(tmp_path / "src.zarr", n_dates=8, missing=())
+    out = rechunk(src.path, tmp_path / "ts.zarr", Layout((4, 64)), max_mem=10**6)
+    assert len(made) == 1
+    np.testing.assert_array_equal(out.data[:], src.data[:])

@@ -166,7 +166,7 @@ def test_sources_for_a_date(full: Recipe) -> None:
     assert (
         full.sources_for(np.datetime64("2020-01-03T06:00"))[0].reference == "input.concat.1.pipe.0.join.0.xarray-zarr"
     )
-    assert full.sources_for(np.datetime64("2020-01-03T00:00")) == []  # missing, in no item
+    assert full.sources_for(np.datetime64("2020-01-03T00:00")) == ()  # missing, in no item
 
 
 def test_renames_compose_through_pipes(full: Recipe, tmp_path: Path) -> None:
@@ -571,7 +571,7 @@ def test_param_with_a_level_suffix_says_how_to_write_it(tmp_path: Path) -> None:
 
 
 def test_paths_may_be_a_list(tmp_path: Path) -> None:
-    from wxpipe.sources.grib import matching_files
+    from wxpipe.sources.paths import matching_files
 
     for name in ("a_2020010100.grib2", "b_2020010100.grib2", "c_2020010100.grib2"):
         (tmp_path / name).write_bytes(b"")

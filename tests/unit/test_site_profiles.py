@@ -16,7 +16,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 SITES = ["lumi", "leonardo", "marenostrum5", "jupiter"]
-GPU_RULES = {"train_model", "evaluate_model"}
+GPU_RULES = {"train_model", "predict_model"}
 
 
 def site_limits(site: str) -> dict[str, str]:

@@ -15,7 +15,7 @@ import zarr
 
 from wxpipe import statistics
 from wxpipe.cli import main
-from wxpipe.dataset import Dataset, Part, finalise, init, write_dates
+from wxpipe.dataset import STATISTICS_SET, Dataset, Part, Writer, finalise, init
 from wxpipe.errors import WxpipeError
 from wxpipe.recipe import Recipe
 from wxpipe.statistics import Moments
@@ -130,9 +130,11 @@ def _store(
     points = x.shape[-1]
     lat, lon = np.linspace(-80, 80, points), np.linspace(0, 350, points)
     init(path, recipe, VARIABLES, lat, lon, field_shape=[points], resolution="test", ensembles=x.shape[2])
+    writer = Writer(path)
     for i in range(n):
         if i not in missing:
-            write_dates(path, i, x[i : i + 1])
+            writer.write(i, x[i : i + 1])
+    writer.close()
     return finalise(path)
 
 
@@ -269,7 +271,7 @@ def test_cli_parts_write_anemoi_arrays(tmp_path: Path) -> None:
     params = json.loads(record.read_text())["params"]
     assert params["tendencies"] == {"6h": 1, "12h": 2} and params["end"] == (START + 19 * STEP).isoformat()
     a, b = zarr.open_group(str(one), mode="r"), zarr.open_group(str(two), mode="r")
-    names = [*statistics.STATISTICS] + [f"statistics_tendencies_{d}_{k}" for d in ("6h", "12h") for k in STATISTICS_]
+    names = [*STATISTICS_SET] + [f"statistics_tendencies_{d}_{k}" for d in ("6h", "12h") for k in STATISTICS_SET]
     for name in names:
         np.testing.assert_allclose(a[name][:], b[name][:], rtol=1e-12, atol=1e-12, err_msg=name)
     assert a["mean"].dtype == np.float64 and a["count"].dtype == np.int64 and a["has_nans"].dtype == bool
@@ -277,9 +279,6 @@ def test_cli_parts_write_anemoi_arrays(tmp_path: Path) -> None:
     assert a.attrs["statistics_end_date"] == (START + 19 * STEP).isoformat()
     # a configured period overrides the recipe's; the merge checks its parts cover it
     assert main(["statistics-merge", str(two), *parts, "--end", (START + 18 * STEP).isoformat()]) == 1
-
-
-STATISTICS_ = ("mean", "stdev", "minimum", "maximum", "sums", "squares", "count", "has_nans")
 
 
 def test_waves_dataset(make_dataset: Callable[..., Dataset], tmp_path: Path) -> None:

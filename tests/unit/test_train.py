@@ -13,10 +13,12 @@ import torch
 
 from wxpipe.dataset import Dataset
 from wxpipe.errors import WxpipeError
+from wxpipe.grid import grid_fingerprint
+from wxpipe.model import ModelMetadata, Variable, read_metadata
+from wxpipe.samples import read_batch, sample_starts
+from wxpipe.tracking import flatten, redact, sqlite_path
 from wxpipe.train import Forecaster, Hyper, load_checkpoint, save_checkpoint, train
-from wxpipe.train.data import read_batch, sample_starts
-from wxpipe.train.grid import forcings, neighbour_indices, neighbour_offsets, unit_vectors
-from wxpipe.train.tracking import flatten, redact, sqlite_path
+from wxpipe.train.grid import FORCING_NAMES, forcings, neighbour_indices, neighbour_offsets, unit_vectors
 
 Grid = Callable[[int], tuple[np.ndarray, np.ndarray]]
 
@@ -104,16 +106,22 @@ def test_mlflow_run_has_params_metrics_tags_and_artifacts(trained: Any) -> None:
     assert not Path("mlruns").exists()
 
 
-def test_checkpoint_holds_what_evaluation_needs(trained: Any) -> None:
+def test_checkpoint_holds_what_prediction_needs(trained: Any) -> None:
     model, meta = load_checkpoint(trained.result.checkpoint)
-    assert meta["run_id"] == trained.result.run_id
-    assert meta["experiment_id"] == trained.result.experiment_id
-    assert meta["dataset_uuid"] == trained.dataset.uuid
-    assert meta["variables"] == trained.dataset.variables
-    assert meta["tracking_uri"] == trained.cfg.mlflow.tracking_uri
-    np.testing.assert_allclose(meta["mean"].numpy(), trained.dataset.statistics()["mean"])
-    expect = neighbour_indices(trained.dataset.latitudes, trained.dataset.longitudes, trained.cfg.neighbours)
-    np.testing.assert_array_equal(meta["neighbours"].numpy(), expect)
+    ds = trained.dataset
+    assert meta == read_metadata(trained.result.checkpoint)  # readable without torch, the same
+    assert (meta.engine, meta.run_id, meta.dataset_uuid) == ("wxpipe", trained.result.run_id, ds.uuid)
+    assert meta.tracking_uri == trained.cfg.mlflow.tracking_uri
+    assert meta.inputs == meta.outputs == ds.variables  # every dataset variable is prognostic
+    assert [v.name for v in meta.variables if v.computed] == list(FORCING_NAMES)
+    assert all(v.role == "forcing" for v in meta.variables if v.computed)
+    assert (meta.grid, meta.points) == (grid_fingerprint(ds.latitudes, ds.longitudes), len(ds.latitudes))
+    assert (meta.frequency, meta.input_steps, meta.training_step) == (ds.frequency, 1, trained.cfg.steps)
+    mean = [v.mean for v in meta.variables if not v.computed]
+    np.testing.assert_allclose(mean, ds.statistics()["mean"])
+    np.testing.assert_allclose(model.mean.numpy(), ds.statistics()["mean"], rtol=1e-6)
+    expect = neighbour_indices(ds.latitudes, ds.longitudes, trained.cfg.neighbours)
+    np.testing.assert_array_equal(model.neighbours.numpy(), expect)
     assert not model.training
 
 
@@ -128,9 +136,17 @@ def test_checkpoint_round_trip_predicts_the_same(tmp_path: Path, octahedral_grid
     with torch.no_grad():
         for p in model.parameters():
             p.normal_()  # the zero-initialised last layer would make every model look alike
-    path = save_checkpoint(tmp_path / "sub" / "m.ckpt", model, {"variables": ["a", "b"]})
-    loaded, meta = load_checkpoint(path)
-    assert meta["hyper"] == hyper.to_dict() and meta["variables"] == ["a", "b"]
+    meta = ModelMetadata(
+        engine="wxpipe",
+        variables=(Variable("a", "prognostic"), Variable("b", "prognostic")),
+        grid=grid_fingerprint(lat, lon),
+        points=len(lat),
+        frequency_seconds=6 * 3600,
+        dataset_uuid="u",
+    )
+    path = save_checkpoint(tmp_path / "sub" / "m.ckpt", model, meta, lat, lon)
+    loaded, loaded_meta = load_checkpoint(path)
+    assert loaded.hyper == hyper and loaded_meta == meta
     assert float(loaded.stdev[0]) == 1.0  # a zero stdev is guarded
     x = torch.randn(3, len(lat), 2)
     f = torch.from_numpy(forcings(np.array(["2020-01-01T06"] * 3, dtype="datetime64[s]"), lat, lon))
@@ -142,14 +158,26 @@ def test_checkpoint_round_trip_predicts_the_same(tmp_path: Path, octahedral_grid
 
 def test_training_is_deterministic(trained: Any, tmp_path: Path, training_config: Any) -> None:
     cfg = training_config(trained.tmp, steps=20)
-    a = train(trained.dataset, cfg, tmp_path / "a.ckpt", "det-a", {})
-    b = train(trained.dataset, cfg, tmp_path / "b.ckpt", "det-b", {})
+    a = train(trained.dataset, cfg, tmp_path / "a.ckpt", "det-a", {}, threads=1)
+    b = train(trained.dataset, cfg, tmp_path / "b.ckpt", "det-b", {}, threads=1)
     assert a.run_id != b.run_id
     assert a.metrics["val_loss"] == b.metrics["val_loss"]
     ma, _ = load_checkpoint(a.checkpoint)
     mb, _ = load_checkpoint(b.checkpoint)
     for (name, pa), (_, pb) in zip(ma.state_dict().items(), mb.state_dict().items(), strict=True):
         assert torch.equal(pa, pb), name
+
+
+def test_training_runs_on_the_jobs_threads(
+    tiny_dataset: Dataset, training_config: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wxpipe.train import loop
+
+    seen: list[int] = []
+    monkeypatch.setattr(loop, "_train", lambda *args: seen.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    train(tiny_dataset, training_config(tmp_path), tmp_path / "x.ckpt", "threads", {}, threads=3)
+    assert seen == [3] and torch.get_num_threads() == before
 
 
 def test_training_refuses_an_empty_period(tiny_dataset: Dataset, tmp_path: Path, training_config: Any) -> None:

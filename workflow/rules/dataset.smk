@@ -1,22 +1,23 @@
 # Dataset creation as on HPC: init, parallel load parts (separate jobs), finalise.
 # The store is written in place by these jobs; their outputs are the lineage records, written last.
+# The stage target `dataset` (in the Snakefile) publishes finalise's record, so `-R dataset` reruns finalise.
 
 # The recipe file is a param, not an input: its parsed content's digest is what reruns the dataset (a
 # comment or a touch does not; a change of dates, params, output or build does). See smk.recipe_digest.
 rule init:
     input:
         files=lambda w: smk.first_inputs(CFG, w.dataset),
-        archive=lambda w: [f"{LINEAGE}/demo/archive.json"] if smk.uses_demo(CFG, w.dataset) else [],
+        archive=lambda w: [paths.record("demo", "archive")] if smk.uses_demo(CFG, w.dataset) else [],
     output:
-        record=f"{LINEAGE}/init/{{dataset}}.json",
+        record=paths.record("init", "{dataset}"),
     params:
         recipe=lambda w: str(CFG.datasets[w.dataset].recipe),
         digest=lambda w: smk.recipe_digest(CFG, w.dataset),
-        store="results/datasets/{dataset}.zarr",
+        store=paths.dataset("{dataset}"),
     log:
-        f"{LOGS}/init/{{dataset}}.log",
+        paths.log("init", "{dataset}"),
     benchmark:
-        f"{BENCH}/init/{{dataset}}.tsv"
+        paths.benchmark("init", "{dataset}")
     resources:
         mem_mb=1000,
         runtime=10,
@@ -29,17 +30,17 @@ rule init:
 rule load:
     input:
         files=lambda w: smk.part_inputs(CFG, w.dataset, w.part),
-        init=f"{LINEAGE}/init/{{dataset}}.json",
+        init=paths.record("init", "{dataset}"),
     output:
-        record=f"{LINEAGE}/load/{{dataset}}/part-{{part}}.json",
+        record=paths.record("load", paths.part("{dataset}")),
     params:
         recipe=lambda w: str(CFG.datasets[w.dataset].recipe),
-        store="results/datasets/{dataset}.zarr",
-        part=lambda w: w.part.replace("-of-", "/"),
+        store=paths.dataset("{dataset}"),
+        part=smk.part_arg,
     log:
-        f"{LOGS}/load/{{dataset}}/part-{{part}}.log",
+        paths.log("load", paths.part("{dataset}")),
     benchmark:
-        f"{BENCH}/load/{{dataset}}/part-{{part}}.tsv"
+        paths.benchmark("load", paths.part("{dataset}"))
     resources:
         mem_mb=2000,
         runtime=60,
@@ -52,15 +53,15 @@ rule load:
 
 rule finalise:
     input:
-        parts=lambda w: expand(f"{LINEAGE}/load/{w.dataset}/part-{{part}}.json", part=smk.part_names(CFG, w.dataset)),
+        parts=lambda w: smk.load_records(CFG, w.dataset),
     output:
-        record=temp(f"{PENDING}/dataset/{{dataset}}.json"),
+        record=temp(paths.pending("dataset", "{dataset}")),
     params:
-        store="results/datasets/{dataset}.zarr",
+        store=paths.dataset("{dataset}"),
     log:
-        f"{LOGS}/finalise/{{dataset}}.log",
+        paths.log("finalise", "{dataset}"),
     benchmark:
-        f"{BENCH}/finalise/{{dataset}}.tsv"
+        paths.benchmark("finalise", "{dataset}")
     resources:
         mem_mb=1000,
         runtime=10,
@@ -68,22 +69,3 @@ rule finalise:
         "../../envs/data.yaml"
     shell:
         "wxpipe finalise {params.store:q} --lineage {output.record:q} --upstream {input.parts:q} 2> {log:q}"
-
-
-# Stage target: `snakemake dataset`. It publishes the pending records, so `-R dataset` reruns finalise.
-rule dataset:
-    input:
-        expand(f"{PENDING}/dataset/{{dataset}}.json", dataset=DATASETS),
-    output:
-        expand(f"{LINEAGE}/dataset/{{dataset}}.json", dataset=DATASETS),
-    log:
-        f"{LOGS}/dataset.log",
-    benchmark:
-        f"{BENCH}/dataset.tsv"
-    resources:
-        mem_mb=200,
-        runtime=5,
-    conda:
-        "../../envs/data.yaml"
-    shell:
-        "wxpipe publish {input:q} --to {output:q} 2> {log:q}"

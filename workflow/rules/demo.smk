@@ -4,7 +4,7 @@ if CFG.demo is not None:
     rule demo:
         output:
             grib=smk.demo_files(CFG),
-            record=f"{LINEAGE}/demo/archive.json",
+            record=paths.record("demo", "archive"),
         params:
             out=lambda w, output: os.path.dirname(output.grib[0]),
             start=CFG.demo.start.isoformat(),
@@ -13,9 +13,9 @@ if CFG.demo is not None:
             grid=CFG.demo.grid,
             seed=CFG.demo.seed,
         log:
-            f"{LOGS}/demo.log",
+            paths.log("demo"),
         benchmark:
-            f"{BENCH}/demo.tsv"
+            paths.benchmark("demo")
         resources:
             mem_mb=2000,
             runtime=30,

@@ -1,27 +1,25 @@
-# Evaluation: area-weighted RMSE of each trained model and of persistence, per variable and lead.
+# Evaluation in two steps, with a file between them: predict_model rolls the checkpoint out over the evaluation
+# period in its engine's environment (the only rule that loads a model) and writes the forecasts (Zarr v2);
+# evaluate_model scores that file against the dataset copy the model was trained on (smk.dataset_copy) and
+# persistence, in the data environment: no engine is imported, so any engine that writes the file is scored.
 
 
-rule evaluate_model:
+rule predict_model:
     input:
-        checkpoint="results/models/{run}/checkpoint.pt",
-        train=f"{LINEAGE}/train/{{run}}.json",
+        checkpoint=paths.model("{run}"),
+        train=paths.record("train", "{run}"),
+        dataset=lambda w: smk.dataset_copy_records(CFG, w.run),
     output:
-        scores="results/evaluation/{run}/scores.json",
-        scorecard=report(
-            "results/evaluation/{run}/scorecard.png",
-            caption="../report/scorecard.rst",
-            category="Evaluation",
-        ),
-        record=temp(f"{PENDING}/evaluate/{{run}}.json"),
+        forecasts=directory(paths.forecasts("{run}")),
+        record=temp(paths.pending("predict", "{run}")),
     params:
-        dataset=lambda w: f"results/datasets/{CFG.training[w.run].dataset}.zarr",
-        out="results/evaluation/{run}",
+        dataset=lambda w: smk.dataset_copy(CFG, w.run),
         settings=smk.settings(CFG, "evaluation") if CFG.evaluation else "{}",
     threads: 2
     log:
-        f"{LOGS}/evaluate/{{run}}.log",
+        paths.log("predict", "{run}"),
     benchmark:
-        f"{BENCH}/evaluate/{{run}}.tsv"
+        paths.benchmark("predict", "{run}")
     resources:
         mem_mb=4000,
         runtime=60,
@@ -30,23 +28,37 @@ rule evaluate_model:
     container:
         smk.container_image(f"train-{GPU_STACK}")
     shell:
-        "wxpipe evaluate {params.dataset:q} {input.checkpoint:q} {params.out:q} --settings {params.settings:q}"
-        " --lineage {output.record:q} --upstream {input.train:q} 2> {log:q}"
+        "wxpipe predict {params.dataset:q} {input.checkpoint:q} {output.forecasts:q} --settings {params.settings:q}"
+        " --threads {threads} --lineage {output.record:q} --upstream {input.train:q} {input.dataset:q} 2> {log:q}"
 
 
-rule evaluate:
+rule evaluate_model:
     input:
-        expand(f"{PENDING}/evaluate/{{run}}.json", run=RUNS),
+        forecasts=paths.forecasts("{run}"),
+        predict=paths.record("predict", "{run}"),
+        dataset=lambda w: smk.dataset_copy_records(CFG, w.run),
     output:
-        expand(f"{LINEAGE}/evaluate/{{run}}.json", run=RUNS),
+        scores=paths.evaluation("{run}", "scores.json"),
+        scorecard=report(
+            paths.evaluation("{run}", "scorecard.png"),
+            caption="../report/scorecard.rst",
+            category="Evaluation",
+        ),
+        record=temp(paths.pending("evaluate", "{run}")),
+    params:
+        dataset=lambda w: smk.dataset_copy(CFG, w.run),
+        out=paths.evaluation("{run}"),
+        settings=smk.settings(CFG, "evaluation") if CFG.evaluation else "{}",
+    threads: 2
     log:
-        f"{LOGS}/evaluate.log",
+        paths.log("evaluate", "{run}"),
     benchmark:
-        f"{BENCH}/evaluate.tsv"
+        paths.benchmark("evaluate", "{run}")
     resources:
-        mem_mb=200,
-        runtime=5,
+        mem_mb=4000,
+        runtime=60,
     conda:
         "../../envs/data.yaml"
     shell:
-        "wxpipe publish {input:q} --to {output:q} 2> {log:q}"
+        "wxpipe evaluate {params.dataset:q} {input.forecasts:q} {params.out:q} --settings {params.settings:q}"
+        " --lineage {output.record:q} --upstream {input.predict:q} {input.dataset:q} 2> {log:q}"

@@ -3,29 +3,22 @@
 
 rule lineage:
     input:
-        demo=[f"{LINEAGE}/demo/archive.json"] if CFG.demo is not None else [],
-        init=expand(f"{LINEAGE}/init/{{dataset}}.json", dataset=DATASETS),
-        load=[f"{LINEAGE}/load/{d}/part-{p}.json" for d in DATASETS for p in smk.part_names(CFG, d)],
-        stages=[
-            rules.dataset.output,
-            rules.statistics.output,
-            rules.rechunk.output,
-            rules.transfer.output,
-            rules.train.output,
-            rules.evaluate.output,
-        ],
+        demo=[paths.record("demo", "archive")] if CFG.demo is not None else [],
+        init=[paths.record("init", d) for d in DATASETS],
+        load=[r for d in DATASETS for r in smk.load_records(CFG, d)],
+        stages=[getattr(rules, stage).output for stage in STAGES],
     output:
-        catalogue="results/catalogue/catalogue.json",
-        html=report("results/catalogue/catalogue.html", caption="../report/catalogue.rst", category="Lineage"),
-        dot="results/catalogue/catalogue.dot",
+        catalogue=paths.catalogue("json"),
+        html=report(paths.catalogue("html"), caption="../report/catalogue.rst", category="Lineage"),
+        dot=paths.catalogue("dot"),
     log:
-        f"{LOGS}/lineage.log",
+        paths.log("lineage"),
     benchmark:
-        f"{BENCH}/lineage.tsv"
+        paths.benchmark("lineage")
     resources:
         mem_mb=500,
         runtime=5,
     conda:
         "../../envs/data.yaml"
     shell:
-        "wxpipe lineage results/catalogue {input:q} 2> {log:q}"
+        f"wxpipe lineage {paths.CATALOGUE} {{input:q}} 2> {{log:q}}"

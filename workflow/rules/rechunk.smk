@@ -6,17 +6,17 @@
 
 rule rechunk_init:
     input:
-        statistics=lambda w: f"{LINEAGE}/statistics/{CFG.layouts[w.layout].dataset}.json",
+        statistics=lambda w: smk.layout_upstream(CFG, w.layout),
     output:
-        done=temp(touch(f"{PENDING}/rechunk_init/{{layout}}.done")),
+        done=temp(touch(paths.marker("rechunk_init", "{layout}"))),
     params:
-        src=lambda w: f"results/datasets/{CFG.layouts[w.layout].dataset}.zarr",
-        layout="results/layouts/{layout}.zarr",
+        src=lambda w: smk.layout_source(CFG, w.layout),
+        layout=paths.layout("{layout}"),
         args=lambda w: smk.layout_args(CFG, w.layout),
     log:
-        f"{LOGS}/rechunk_init/{{layout}}.log",
+        paths.log("rechunk_init", "{layout}"),
     benchmark:
-        f"{BENCH}/rechunk_init/{{layout}}.tsv"
+        paths.benchmark("rechunk_init", "{layout}")
     resources:
         mem_mb=1000,
         runtime=10,
@@ -28,18 +28,18 @@ rule rechunk_init:
 
 rule rechunk_part:
     input:
-        init=f"{PENDING}/rechunk_init/{{layout}}.done",
+        init=paths.marker("rechunk_init", "{layout}"),
     output:
-        done=temp(touch(f"{PENDING}/rechunk_part/{{layout}}/part-{{part}}.done")),
+        done=temp(touch(paths.marker("rechunk_part", paths.part("{layout}")))),
     params:
-        src=lambda w: f"results/datasets/{CFG.layouts[w.layout].dataset}.zarr",
-        layout="results/layouts/{layout}.zarr",
-        part=lambda w: w.part.replace("-of-", "/"),
-        max_mem=lambda w, resources: f"{int(resources.mem_mb * 0.6)}MB",
+        src=lambda w: smk.layout_source(CFG, w.layout),
+        layout=paths.layout("{layout}"),
+        part=smk.part_arg,
+        max_mem=smk.max_mem,
     log:
-        f"{LOGS}/rechunk_part/{{layout}}/part-{{part}}.log",
+        paths.log("rechunk_part", paths.part("{layout}")),
     benchmark:
-        f"{BENCH}/rechunk_part/{{layout}}/part-{{part}}.tsv"
+        paths.benchmark("rechunk_part", paths.part("{layout}"))
     resources:
         mem_mb=2000,
         runtime=60,
@@ -52,20 +52,18 @@ rule rechunk_part:
 
 rule rechunk_layout:
     input:
-        statistics=lambda w: f"{LINEAGE}/statistics/{CFG.layouts[w.layout].dataset}.json",
-        parts=lambda w: expand(
-            f"{PENDING}/rechunk_part/{w.layout}/part-{{part}}.done", part=smk.layout_parts(CFG, w.layout)
-        ),
+        statistics=lambda w: smk.layout_upstream(CFG, w.layout),
+        parts=lambda w: smk.layout_markers(CFG, w.layout),
     output:
-        record=temp(f"{PENDING}/rechunk/{{layout}}.json"),
+        record=temp(paths.pending("rechunk", "{layout}")),
     params:
-        src=lambda w: f"results/datasets/{CFG.layouts[w.layout].dataset}.zarr",
-        layout="results/layouts/{layout}.zarr",
-        max_mem=lambda w, resources: f"{int(resources.mem_mb * 0.6)}MB",
+        src=lambda w: smk.layout_source(CFG, w.layout),
+        layout=paths.layout("{layout}"),
+        max_mem=smk.max_mem,
     log:
-        f"{LOGS}/rechunk/{{layout}}.log",
+        paths.log("rechunk", "{layout}"),
     benchmark:
-        f"{BENCH}/rechunk/{{layout}}.tsv"
+        paths.benchmark("rechunk", "{layout}")
     resources:
         mem_mb=2000,
         runtime=60,
@@ -74,21 +72,3 @@ rule rechunk_layout:
     shell:
         "wxpipe verify {params.src:q} {params.layout:q} --max-mem {params.max_mem}"
         " --lineage {output.record:q} --upstream {input.statistics:q} 2> {log:q}"
-
-
-rule rechunk:
-    input:
-        expand(f"{PENDING}/rechunk/{{layout}}.json", layout=LAYOUTS),
-    output:
-        expand(f"{LINEAGE}/rechunk/{{layout}}.json", layout=LAYOUTS),
-    log:
-        f"{LOGS}/rechunk.log",
-    benchmark:
-        f"{BENCH}/rechunk.tsv"
-    resources:
-        mem_mb=200,
-        runtime=5,
-    conda:
-        "../../envs/data.yaml"
-    shell:
-        "wxpipe publish {input:q} --to {output:q} 2> {log:q}"

@@ -7,17 +7,17 @@
 
 rule statistics_part:
     input:
-        dataset=f"{LINEAGE}/dataset/{{dataset}}.json",
+        dataset=paths.record("dataset", "{dataset}"),
     output:
-        part=temp("results/statistics/{dataset}/part-{part}.npz"),
+        part=temp(paths.statistics_part(paths.part("{dataset}"))),
     params:
-        store="results/datasets/{dataset}.zarr",
-        part=lambda w: w.part.replace("-of-", "/"),
+        store=paths.dataset("{dataset}"),
+        part=smk.part_arg,
         period=lambda w: smk.statistics_period(CFG, w.dataset),
     log:
-        f"{LOGS}/statistics/{{dataset}}/part-{{part}}.log",
+        paths.log("statistics", paths.part("{dataset}")),
     benchmark:
-        f"{BENCH}/statistics/{{dataset}}/part-{{part}}.tsv"
+        paths.benchmark("statistics", paths.part("{dataset}"))
     resources:
         mem_mb=2000,
         runtime=60,
@@ -30,21 +30,17 @@ rule statistics_part:
 
 rule compute_statistics:
     input:
-        dataset=f"{LINEAGE}/dataset/{{dataset}}.json",
-        parts=lambda w: expand(
-            "results/statistics/{dataset}/part-{part}.npz",
-            dataset=w.dataset,
-            part=smk.part_names(CFG, w.dataset, "statistics"),
-        ),
+        dataset=paths.record("dataset", "{dataset}"),
+        parts=lambda w: smk.statistics_parts(CFG, w.dataset),
     output:
-        record=temp(f"{PENDING}/statistics/{{dataset}}.json"),
+        record=temp(paths.pending("statistics", "{dataset}")),
     params:
-        store="results/datasets/{dataset}.zarr",
+        store=paths.dataset("{dataset}"),
         period=lambda w: smk.statistics_period(CFG, w.dataset),
     log:
-        f"{LOGS}/statistics/{{dataset}}.log",
+        paths.log("statistics", "{dataset}"),
     benchmark:
-        f"{BENCH}/statistics/{{dataset}}.tsv"
+        paths.benchmark("statistics", "{dataset}")
     resources:
         mem_mb=1000,
         runtime=10,
@@ -53,21 +49,3 @@ rule compute_statistics:
     shell:
         "wxpipe statistics-merge {params.store:q} {input.parts:q} {params.period:q} --lineage {output.record:q}"
         " --upstream {input.dataset:q} 2> {log:q}"
-
-
-rule statistics:
-    input:
-        expand(f"{PENDING}/statistics/{{dataset}}.json", dataset=DATASETS),
-    output:
-        expand(f"{LINEAGE}/statistics/{{dataset}}.json", dataset=DATASETS),
-    log:
-        f"{LOGS}/statistics.log",
-    benchmark:
-        f"{BENCH}/statistics.tsv"
-    resources:
-        mem_mb=200,
-        runtime=5,
-    conda:
-        "../../envs/data.yaml"
-    shell:
-        "wxpipe publish {input:q} --to {output:q} 2> {log:q}"

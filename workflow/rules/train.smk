@@ -1,21 +1,22 @@
 # Training: a small PyTorch forecaster per configured run, logged to MLflow. A run with `site:` reads the
-# dataset's copy at that file: site (bring the code to the data) and follows the copy's record.
+# dataset's copy at that file: site (bring the code to the data) and follows the copy's record; evaluation
+# reads the same copy (smk.dataset_copy).
 
 
 rule train_model:
     input:
-        unpack(lambda w: smk.training_records(CFG, w.run)),
+        dataset=lambda w: smk.dataset_copy_records(CFG, w.run),
     output:
-        checkpoint="results/models/{run}/checkpoint.pt",
-        record=temp(f"{PENDING}/train/{{run}}.json"),
+        checkpoint=paths.model("{run}"),
+        record=temp(paths.pending("train", "{run}")),
     params:
-        dataset=lambda w: smk.training_dataset(CFG, w.run),
+        dataset=lambda w: smk.dataset_copy(CFG, w.run),
         settings=lambda w: smk.settings(CFG, "training", w.run),
     threads: 2
     log:
-        f"{LOGS}/train/{{run}}.log",
+        paths.log("train", "{run}"),
     benchmark:
-        f"{BENCH}/train/{{run}}.tsv"
+        paths.benchmark("train", "{run}")
     resources:
         mem_mb=4000,
         runtime=120,
@@ -30,21 +31,3 @@ rule train_model:
         "wxpipe train {params.dataset:q} {output.checkpoint:q} --name {wildcards.run} --settings {params.settings:q}"
         " --ranks {resources.tasks} --cpus-per-rank {threads}"
         " --lineage {output.record:q} --upstream {input:q} 2> {log:q}"
-
-
-rule train:
-    input:
-        expand(f"{PENDING}/train/{{run}}.json", run=RUNS),
-    output:
-        expand(f"{LINEAGE}/train/{{run}}.json", run=RUNS),
-    log:
-        f"{LOGS}/train.log",
-    benchmark:
-        f"{BENCH}/train.tsv"
-    resources:
-        mem_mb=200,
-        runtime=5,
-    conda:
-        "../../envs/data.yaml"
-    shell:
-        "wxpipe publish {input:q} --to {output:q} 2> {log:q}"

@@ -6,7 +6,7 @@ rule copy_to_site:
     input:
         upstream=lambda w: smk.transfer_source(CFG, w.site, w.name)[1],
     output:
-        record=temp(f"{PENDING}/transfer/{{site}}/{{name}}.json"),
+        record=temp(paths.pending("transfer", paths.site_key("{site}", "{name}"))),
     params:
         src=lambda w: smk.transfer_source(CFG, w.site, w.name)[0],
         dst=lambda w: smk.site_location(CFG, w.site, w.name),
@@ -14,9 +14,9 @@ rule copy_to_site:
         mirror=lambda w: smk.mirror_args(CFG, w.site, w.name),
     threads: 4
     log:
-        f"{LOGS}/transfer/{{site}}/{{name}}.log",
+        paths.log("transfer", paths.site_key("{site}", "{name}")),
     benchmark:
-        f"{BENCH}/transfer/{{site}}/{{name}}.tsv"
+        paths.benchmark("transfer", paths.site_key("{site}", "{name}"))
     resources:
         mem_mb=1000,
         runtime=120,
@@ -25,21 +25,3 @@ rule copy_to_site:
     shell:
         "wxpipe copy {params.src:q} {params.dst:q} --threads {threads} {params.site} {params.mirror}"
         " --lineage {output.record:q} --upstream {input.upstream:q} 2> {log:q}"
-
-
-rule transfer:
-    input:
-        expand(f"{PENDING}/transfer/{{transfer}}.json", transfer=TRANSFERS),
-    output:
-        expand(f"{LINEAGE}/transfer/{{transfer}}.json", transfer=TRANSFERS),
-    log:
-        f"{LOGS}/transfer.log",
-    benchmark:
-        f"{BENCH}/transfer.tsv"
-    resources:
-        mem_mb=200,
-        runtime=5,
-    conda:
-        "../../envs/data.yaml"
-    shell:
-        "wxpipe publish {input:q} --to {output:q} 2> {log:q}"

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import pydantic
 
-from ._model import Frequency, Name, Period, StrictModel
+from ._strict import Frequency, Name, Period, StrictModel
 from .errors import WxpipeError, validation_error
 from .yamlio import Location, load_with_lines
 
@@ -174,7 +174,6 @@ class TrainingConfig(StrictModel):
     hidden: int = pydantic.Field(64, gt=0)
     neighbours: int = pydantic.Field(9, gt=0)
     seed: int = 0
-    threads: int = pydantic.Field(2, gt=0)
     mlflow: MlflowConfig = MlflowConfig()
 
 
@@ -253,4 +252,5 @@ def export_schemas(folder: Path) -> list[Path]:
 
 def params_of(model: pydantic.BaseModel) -> dict[str, Any]:
     """A JSON-ready slice of config, for Snakemake ``params:`` and lineage records."""
-    return json.loads(model.model_dump_json())
+    data: dict[str, Any] = json.loads(model.model_dump_json())
+    return data

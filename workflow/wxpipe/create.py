@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from . import dataset
-from .dataset import Part
+from .dataset import LoadPlan, Part, plan_load, write_unit_of
 from .errors import WxpipeError
 from .progress import progress
 from .recipe import AccumulationsSource, Forcings, GribSource, Recipe, SourceSpec, load_recipe
@@ -28,14 +28,15 @@ from .sources import grib
 from .sources.base import FieldSource
 from .sources.forcings import ForcingsSource
 from .sources.grib import GribCache, GribReader
-from .timeutil import iso, seconds
+from .timeutil import iso
 from .yamlio import Location
 
 log = logging.getLogger(__name__)
 # GRIB headers resolved by ``init``, for the load jobs (build bookkeeping, like the loaded flags)
 GRIB_HEADERS = f"{dataset.BUILD}/grib_headers.json"
 
-Grid = tuple[np.ndarray, np.ndarray, list[int], str | float]
+GridInfo = tuple[np.ndarray, np.ndarray, list[int], str | float]
+"""Latitudes, longitudes, field shape and resolution of the dataset's grid."""
 
 
 class Inputs:
@@ -47,15 +48,7 @@ class Inputs:
         self.missing = recipe.dates.missing_set()
         self.cache = GribCache()
         self._readers: dict[Location, FieldSource] = {}
-        self._grid: Grid | None = None
-        self._branches = [(seconds(b.start), seconds(b.end), b.sources) for b in recipe.plan()]
-
-    def sources_for(self, date: np.datetime64) -> tuple[SourceSpec, ...]:
-        """The leaf sources that give ``date``'s fields (the concat item covering it)."""
-        for start, end, sources in self._branches:
-            if start <= date <= end:
-                return sources
-        return ()
+        self._grid: GridInfo | None = None
 
     def close(self) -> None:
         self.cache.clear()
@@ -84,13 +77,13 @@ class Inputs:
             self._readers[spec.where] = reader
         return self._readers[spec.where]
 
-    def grid(self) -> Grid:
+    def grid(self) -> GridInfo:
         """The dataset's grid: that of the first file-backed source at the first date it covers."""
         if self._grid is None:
             for d in self.recipe.dates.all():
                 if d in self.missing:
                     continue
-                for spec in self.sources_for(d):
+                for spec in self.recipe.sources_for(d):
                     if isinstance(spec.source, Forcings):
                         continue
                     reader = self._reader(spec)
@@ -109,7 +102,7 @@ class Inputs:
         out: dict[Path, None] = {}
         for d in dates:
             if d not in self.missing:
-                for spec in self.sources_for(d):
+                for spec in self.recipe.sources_for(d):
                     if not isinstance(spec.source, Forcings):
                         out.update(dict.fromkeys(self._reader(spec).files(d)))
         return list(out)
@@ -119,7 +112,7 @@ class Inputs:
         for d in dates:
             if d in self.missing:
                 continue
-            for spec in self.sources_for(d):
+            for spec in self.recipe.sources_for(d):
                 if isinstance(spec.source, Forcings):
                     continue
                 for path in self._reader(spec).files(d):
@@ -146,7 +139,7 @@ class Inputs:
     def _fields(self, date: np.datetime64) -> dict[str, np.ndarray]:
         fields: dict[str, np.ndarray] = {}
         try:
-            for spec in self.sources_for(date):
+            for spec in self.recipe.sources_for(date):
                 names = spec.names(self.naming)
                 for name, values in self._reader(spec).read(date).items():
                     fields[names.get(name, name)] = values
@@ -235,42 +228,46 @@ def init(recipe_path: str | Path, store: str | Path) -> None:
 
 
 def load(recipe_path: str | Path, store: str | Path, part: Part, threads: int = 1, resume: bool = False) -> range:
-    """Write this part's chunks (all of them: a rerun part rewrites exactly its own).
+    """Write this part's chunks (all of them: a rerun part rewrites exactly its own): :func:`plan_load`,
+    then :func:`run_load`. Returns the part's dates.
 
     With ``resume``, chunks an interrupted run already flagged as loaded are kept. That is for a
     part known to be interrupted; a part rerun because its inputs changed must rewrite everything.
-
-    With ``threads`` > 1, whole chunks are read, decoded and written by that many threads at once
-    (ecCodes and the codecs release the GIL); each thread has its own open files. With 1 thread,
-    nothing runs beside the main one, so parts run as separate jobs scale with the cores.
     """
     recipe = load_recipe(recipe_path)
     ds = dataset.open_dataset(store)
     grib.load_headers(Path(store) / GRIB_HEADERS)
-    chunk = dataset.write_unit(ds.data)
-    rng = part.dates(len(ds.dates), chunk)
+    plan = plan_load(part, len(ds.dates), write_unit_of(ds.data), dataset.loaded(store) if resume else None)
     if resume and ds.attrs.get("build_complete"):
         log.info("part %d/%d: the dataset is complete, nothing to resume", part.index, part.count)
-        return rng
-    done = dataset.loaded(store) if resume else np.zeros(len(ds.dates), dtype=bool)
-    todo = [c for c in dataset.chunks_of(rng, chunk) if not done[c.start : c.stop].all()]
+        return plan.dates
     log.info(
         "part %d/%d: dates %d..%d, %d chunks to write, %d thread(s)",
-        *(part.index, part.count, rng.start, rng.stop - 1, len(todo), threads),
+        *(part.index, part.count, plan.dates.start, plan.dates.stop - 1, len(plan.todo), threads),
     )
-    writer = dataset.Writer(store, rng)
-    shape = (chunk, *ds.data.shape[1:])
+    run_load(plan, recipe, ds, threads)
+    return plan.dates
+
+
+def run_load(plan: LoadPlan, recipe: Recipe, ds: dataset.Dataset, threads: int = 1) -> None:
+    """Read and write the plan's chunks, after checking every file its dates need.
+
+    With ``threads`` > 1, whole chunks are read, decoded and written by that many threads at once
+    (ecCodes and the codecs release the GIL); each thread has its own open files and a reused buffer
+    (fresh memory costs more than decoding). With 1 thread, nothing runs beside the main one, so
+    parts run as separate jobs scale with the cores.
+    """
+    writer = dataset.Writer(ds.path, plan.dates)
+    shape = (plan.unit, *ds.data.shape[1:])
     with contextlib.ExitStack() as stack:
         stack.callback(writer.close)  # flags what was written, even when a date fails
-        # per thread: its own open files and a reused buffer (fresh memory costs more than decoding)
         workers = [(stack.enter_context(open_inputs(recipe)), np.empty(shape, ds.data.dtype)) for _ in range(threads)]
-        workers[0][0].check_files(ds.dates[rng.start : rng.stop])
+        workers[0][0].check_files(ds.dates[plan.dates.start : plan.dates.stop])
         idle: queue.SimpleQueue[tuple[Inputs, np.ndarray]] = queue.SimpleQueue()
         for w in workers:
             idle.put(w)
-        bar = stack.enter_context(
-            progress(total=sum(len(c) for c in todo), desc=f"load {part.index}/{part.count}", unit="date")
-        )
+        desc = f"load {plan.part.index}/{plan.part.count}"
+        bar = stack.enter_context(progress(total=sum(len(c) for c in plan.todo), desc=desc, unit="date"))
 
         def one(c: range) -> None:
             inputs, buffer = idle.get()
@@ -284,13 +281,12 @@ def load(recipe_path: str | Path, store: str | Path, part: Part, threads: int = 
                 idle.put((inputs, buffer))
 
         if threads == 1:
-            for c in todo:
+            for c in plan.todo:
                 one(c)
         else:
             with ThreadPoolExecutor(threads) as pool:
-                for f in [pool.submit(one, c) for c in todo]:
+                for f in [pool.submit(one, c) for c in plan.todo]:
                     f.result()
-    return rng
 
 
 def _read_date(inputs: Inputs, out: np.ndarray, date: np.datetime64, variables: list[str]) -> None:
@@ -299,10 +295,11 @@ def _read_date(inputs: Inputs, out: np.ndarray, date: np.datetime64, variables: 
         out[...] = np.nan
         return
     inputs.read_into(out, date, variables)
-    _check_nans(out, variables, date, inputs.recipe.build.allow_nans)
+    _refuse_nans_at_date(out, variables, date, inputs.recipe.build.allow_nans)
 
 
-def _check_nans(fields: np.ndarray, variables: list[str], date: np.datetime64, allow: bool) -> None:
+def _refuse_nans_at_date(fields: np.ndarray, variables: list[str], date: np.datetime64, allow: bool) -> None:
+    """Raise naming the variables of ``fields`` (one date) that hold NaNs, unless ``allow``."""
     if allow or not np.isnan(fields.sum()):  # no NaN in the sum: none in the fields (one pass, no mask)
         return
     bad = [v for v, row in zip(variables, fields, strict=True) if np.isnan(row).any()]

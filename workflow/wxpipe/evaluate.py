@@ -1,76 +1,107 @@
-"""Evaluation: autoregressive rollouts scored against persistence, WeatherBench2 style.
+"""Evaluation: a forecasts file scored against the dataset and against persistence, WeatherBench2 style.
 
-For each initial date in the period whose verifying dates are all present, the model is rolled
-forward to the longest lead; at each lead the area-weighted mean squared error (physical units) is
+For each forecast in the period whose verifying dates are all present, the area-weighted mean
+squared error (physical units; of the ensemble mean when there are members) at each lead is
 averaged over the grid, then over initial dates, and only then square-rooted. Persistence, x(t) as
 the forecast of x(t + lead), is scored on exactly the same dates so the two are comparable.
+
+No model is loaded here (the predict stage made the forecasts, in the engine's environment), so
+this module imports neither torch nor any engine.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
+from . import tracking
 from .config import EvaluationConfig
 from .dataset import Dataset
 from .errors import WxpipeError
+from .forecasts import Forecasts, check_dataset, initial_dates, lead_hours, lead_steps, open_forecasts
 from .fsutil import atomic_write_text
+from .grid import area_weights, grid_fingerprint
+from .model import ModelMetadata
 from .plots import scorecard
 from .progress import progress
+from .samples import read_batch
 from .timeutil import iso
-from .train import tracking
-from .train.data import read_batch, sample_starts
-from .train.grid import area_weights, forcings, grid_fingerprint
-from .train.loop import load_checkpoint
-from .train.model import Forecaster
 
 log = logging.getLogger(__name__)
 
-BATCH = 8  # initial dates rolled out together
+BATCH = 8  # initial dates scored together
+KINDS = ("model", "persistence")
 
 
 def weighted_mse(forecast: np.ndarray, truth: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """(..., values, variables) -> (..., variables): squared error averaged over the grid with ``weights``."""
     err = (np.asarray(forecast, dtype=np.float64) - np.asarray(truth, dtype=np.float64)) ** 2
     w = np.asarray(weights, dtype=np.float64)
-    return np.einsum("...nv,n->...v", err, w) / w.sum()
+    mse: np.ndarray = np.einsum("...nv,n->...v", err, w) / w.sum()
+    return mse
 
 
 def weighted_rmse(forecast: np.ndarray, truth: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """(dates, values, variables) -> (variables,): the root of the date-mean of :func:`weighted_mse`."""
-    return np.sqrt(weighted_mse(forecast, truth, weights).mean(axis=0))
+    rmse: np.ndarray = np.sqrt(weighted_mse(forecast, truth, weights).mean(axis=0))
+    return rmse
 
 
 def evaluate(
-    dataset: Dataset, checkpoint: Path, cfg: EvaluationConfig, out_dir: Path, tags: dict[str, str]
+    dataset: Dataset, forecasts: str | Path, cfg: EvaluationConfig, out_dir: str | Path, tags: Mapping[str, str]
 ) -> dict[str, Any]:
-    """Score the checkpoint on ``cfg.period``; write scores.json and scorecard.png; log to its MLflow run."""
-    checkpoint, out_dir = Path(checkpoint), Path(out_dir)
-    model, meta = load_checkpoint(checkpoint)
-    _check_compatible(dataset, meta, checkpoint)
-    leads = sorted(set(cfg.leads))
-    if leads[0] < 1:
-        raise WxpipeError(f"evaluation leads must be at least 1 step, got {cfg.leads}")
-    starts = sample_starts(dataset, cfg.period, (0, *leads), whole=False)
+    """Score the forecasts file on ``cfg.period``; write scores.json and scorecard.png; log to the model's run."""
+    fc, out_dir = open_forecasts(forecasts), Path(out_dir)
+    header = fc.header
+    grid = grid_fingerprint(header.latitudes, header.longitudes)
+    check_dataset(fc.path, header.variables, grid, header.frequency, dataset)
+    if header.dataset_uuid != dataset.uuid:
+        log.warning("%s: made from dataset %s, scored against %s", fc.path, header.dataset_uuid, dataset.uuid)
+    leads = lead_steps(cfg.leads)
+    missing = sorted(set(leads) - set(header.leads))
+    if missing:
+        raise WxpipeError(f"{fc.path}: no forecasts at leads {missing} (it has {header.leads})")
+    starts = _scored_starts(dataset, fc, cfg, leads)
+    log.info("%s: scoring %d forecasts at leads %s steps", fc.path, len(starts), leads)
+    sums, used = _accumulate(dataset, fc, starts, leads)
+    if not used:
+        raise WxpipeError(f"{dataset.path}: every candidate forecast had NaN values")
+    scores = _scores(dataset, header.model, cfg, leads, sums, used)
+    scores["checkpoint"] = header.checkpoint
+    scores["run_id"] = header.model.run_id
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / "scores.json", json.dumps(scores, indent=2) + "\n")
+    card = scorecard(scores, out_dir / "scorecard.png")
+    _log_to_mlflow(header.model, scores, out_dir / "scores.json", card, tags)
+    log.info("wrote %s and %s", out_dir / "scores.json", card)
+    return scores
+
+
+def _scored_starts(dataset: Dataset, fc: Forecasts, cfg: EvaluationConfig, leads: list[int]) -> np.ndarray:
+    """Dataset indices of the forecasts to score: in the period, with every verifying date present."""
+    candidates = initial_dates(dataset, cfg.period, leads, fc.header.model.input_steps)
+    starts = candidates[np.isin(dataset.dates[candidates], fc.init_dates)]
     if len(starts) == 0:
         raise WxpipeError(
-            f"{dataset.path}: no initial date in {cfg.period.start} .. {cfg.period.end} with all of "
-            f"its verifying dates (+{leads[-1]} steps) present"
+            f"{fc.path}: no forecast from an initial date in {cfg.period.start} .. {cfg.period.end} "
+            f"with all of its verifying dates (+{leads[-1]} steps) present in {dataset.path}"
         )
-    log.info("%s: scoring %d forecasts at leads %s steps", dataset.path, len(starts), leads)
+    return starts
 
+
+def _accumulate(
+    dataset: Dataset, fc: Forecasts, starts: np.ndarray, leads: list[int]
+) -> tuple[dict[str, np.ndarray], list[int]]:
+    """Per kind, the sum over forecasts of the weighted MSE (leads, variables); and the starts that were scored."""
     weights = area_weights(dataset.latitudes)
-    sums = {
-        "model": np.zeros((len(leads), len(dataset.variables))),
-        "persistence": np.zeros((len(leads), len(dataset.variables))),
-    }
+    row_of = {date: i for i, date in enumerate(fc.init_dates.tolist())}
+    lead_index = np.array([fc.header.leads.index(lead) for lead in leads], dtype=np.int64)
+    sums = {kind: np.zeros((len(leads), len(dataset.variables))) for kind in KINDS}
     used: list[int] = []
     bar = progress(total=len(starts), desc="evaluate", unit="forecast")
     for lo in range(0, len(starts), BATCH):
@@ -78,21 +109,37 @@ def evaluate(
         bar.update(len(starts[lo : lo + BATCH]))
         if len(batch.starts) == 0:
             continue
-        forecasts = rollout(model, batch.fields[:, 0], batch.dates, dataset, leads)
+        rows = np.array([row_of[d] for d in batch.dates.astype("datetime64[s]").tolist()], dtype=np.int64)
+        forecast = _ensemble_mean(fc.forecast.get_orthogonal_selection((rows, lead_index)))
         for j in range(len(leads)):
             truth = batch.fields[:, j + 1]
-            sums["model"][j] += weighted_mse(forecasts[:, j], truth, weights).sum(axis=0)
+            sums["model"][j] += weighted_mse(forecast[:, j], truth, weights).sum(axis=0)
             sums["persistence"][j] += weighted_mse(batch.fields[:, 0], truth, weights).sum(axis=0)
         used.extend(int(s) for s in batch.starts)
     bar.close()
-    if not used:
-        raise WxpipeError(f"{dataset.path}: every candidate forecast had NaN values")
+    return sums, used
 
-    step_hours = dataset.frequency.total_seconds() / 3600
+
+def _ensemble_mean(block: Any) -> np.ndarray:
+    """(batch, leads, members, variables, values) -> (batch, leads, values, variables), as the truth is laid out."""
+    values = np.asarray(block)
+    mean = values[:, :, 0] if values.shape[2] == 1 else values.mean(axis=2, dtype=np.float64)
+    return mean.transpose(0, 1, 3, 2)
+
+
+def _scores(
+    dataset: Dataset,
+    model: ModelMetadata,
+    cfg: EvaluationConfig,
+    leads: list[int],
+    sums: Mapping[str, np.ndarray],
+    used: Sequence[int],
+) -> dict[str, Any]:
+    """The scores.json record (the checkpoint and run id are added by the caller)."""
     rmse = {k: np.sqrt(v / len(used)) for k, v in sums.items()}
-    scores: dict[str, Any] = {
+    return {
         "variables": list(dataset.variables),
-        "leads_hours": [_number(lead * step_hours) for lead in leads],
+        "leads_hours": lead_hours(leads, dataset.frequency),
         "leads_steps": leads,
         "rmse": {
             k: {var: [float(x) for x in v[:, i]] for i, var in enumerate(dataset.variables)} for k, v in rmse.items()
@@ -105,48 +152,7 @@ def evaluate(
             "last_init": iso(dataset.dates[used[-1]]),
         },
         "dataset_uuid": dataset.uuid,
-        "checkpoint": str(checkpoint),
-        "run_id": meta["run_id"],
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_dir / "scores.json", json.dumps(scores, indent=2) + "\n")
-    card = scorecard(scores, out_dir / "scorecard.png")
-    _log_to_mlflow(meta, scores, out_dir / "scores.json", card, tags)
-    log.info("wrote %s and %s", out_dir / "scores.json", card)
-    return scores
-
-
-@torch.inference_mode()
-def rollout(
-    model: Forecaster, initial: np.ndarray, dates: np.ndarray, dataset: Dataset, leads: list[int]
-) -> np.ndarray:
-    """(batch, values, variables) at ``dates`` -> (batch, len(leads), values, variables) forecasts, physical units."""
-    lat, lon = dataset.latitudes, dataset.longitudes
-    step = np.timedelta64(int(dataset.frequency.total_seconds()), "s")
-    x = model.normalise(torch.from_numpy(np.ascontiguousarray(initial, dtype=np.float32)))
-    out = np.empty((len(initial), len(leads), *initial.shape[1:]), dtype=np.float32)
-    wanted = {lead: j for j, lead in enumerate(leads)}
-    for s in range(1, max(leads) + 1):
-        valid = np.asarray(dates, dtype="datetime64[s]") + (s - 1) * step
-        x = model(x, torch.from_numpy(forcings(valid, lat, lon)))
-        if s in wanted:
-            out[:, wanted[s]] = model.denormalise(x).numpy()
-    return out
-
-
-def _check_compatible(dataset: Dataset, meta: Mapping[str, Any], checkpoint: Path) -> None:
-    """Refuse a dataset the model cannot read: other variables, grid or time step."""
-    if list(meta["variables"]) != list(dataset.variables):
-        raise WxpipeError(f"{checkpoint}: trained on variables {meta['variables']}, dataset has {dataset.variables}")
-    if meta["grid"] != grid_fingerprint(dataset.latitudes, dataset.longitudes):
-        raise WxpipeError(f"{checkpoint}: trained on another grid than {dataset.path}'s")
-    if meta["frequency_seconds"] != int(dataset.frequency.total_seconds()):
-        step = dt.timedelta(seconds=int(meta["frequency_seconds"]))
-        raise WxpipeError(f"{checkpoint}: trained for steps of {step}, dataset has {dataset.frequency}")
-
-
-def _number(x: float) -> float | int:
-    return int(x) if float(x).is_integer() else float(x)
 
 
 def metric_name(kind: str, variable: str, hours: float) -> str:
@@ -156,17 +162,20 @@ def metric_name(kind: str, variable: str, hours: float) -> str:
 
 
 def _log_to_mlflow(
-    meta: Mapping[str, Any], scores: Mapping[str, Any], scores_path: Path, card: Path, tags: Mapping[str, str]
+    model: ModelMetadata, scores: Mapping[str, Any], scores_path: Path, card: Path, tags: Mapping[str, str]
 ) -> None:
-    """Add the scores to the training run, so one MLflow run holds a model and how good it is."""
+    """Add the scores to the model's training run, so one MLflow run holds a model and how good it is."""
+    if not (model.run_id and model.tracking_uri):
+        log.warning("the model names no MLflow run: scores are not logged to MLflow")
+        return
     from mlflow.exceptions import MlflowException
 
-    client = tracking.client(str(meta["tracking_uri"]))
-    run_id = str(meta["run_id"])
+    client = tracking.client(model.tracking_uri)
+    run_id = model.run_id
     try:
         client.get_run(run_id)
     except MlflowException as exc:
-        raise WxpipeError(f"MLflow run {run_id} of the checkpoint not found at {meta['tracking_uri']}: {exc}") from None
+        raise WxpipeError(f"MLflow run {run_id} of the model not found at {model.tracking_uri}: {exc}") from None
     metrics = [
         (metric_name(kind, var, hours), values[j], 0)
         for kind, per_var in scores["rmse"].items()

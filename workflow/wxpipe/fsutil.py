@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,15 +25,26 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
     After a kill -9 the file is whole or absent; the temporary left behind is an :func:`is_temporary` name,
     which finalise, verify and copy remove or skip. The temporary is unlinked only when the block failed
-    (after the rename it no longer exists: one system call fewer per file written).
+    (after the rename it no longer exists: one system call fewer per file written). A folder (a store)
+    works too: one that failed is removed whole, and one that replaces an older folder moves the old one
+    aside first (a rename cannot land on a folder that has files), then removes it.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_name(path)
     try:
         yield tmp
-        os.replace(tmp, path)
+        if tmp.is_dir() and path.is_dir() and not path.is_symlink():
+            old = temporary_name(path.with_name(path.name + ".old"))
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        if tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
         raise
 
 

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from .errors import WxpipeError
 from .fsutil import atomic_write_text, file_sha256, tree_size
 
-Kind = Literal["archive", "dataset", "statistics", "layout", "copy", "training", "checkpoint", "evaluation", "part"]
+Kind = Literal["archive", "dataset", "statistics", "layout", "copy", "checkpoint", "forecasts", "evaluation", "part"]
 
 SECRET_WORDS = ("secret", "password", "token", "credential", "access_key")
 
@@ -59,7 +59,7 @@ def read_record(path: str | Path) -> dict[str, Any]:
 
 
 def software() -> dict[str, Any]:
-    from .dataset import provenance
+    from .provenance import provenance
 
     info = provenance()
     return {"wxpipe": info["packages"].get("wxpipe"), "git": info["git"], "packages": info["packages"]}

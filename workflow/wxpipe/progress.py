@@ -41,7 +41,7 @@ class _Lines:
         self.stream.flush()
 
 
-def progress(**kwargs: Any) -> tqdm:  # type: ignore[type-arg]
+def progress(**kwargs: Any) -> tqdm:
     """A tqdm bar on stderr: live in a terminal, a line every few seconds in a log (not thousands)."""
     stream = kwargs.pop("file", sys.stderr)
     if interactive(stream):

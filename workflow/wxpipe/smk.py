@@ -11,16 +11,15 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from . import paths
 from .config import Config, params_of, validate_config
 from .create import input_files
-from .dataset import Part
+from .dataset import Part, load_dates
 from .errors import WxpipeError
 from .recipe import Recipe, load_recipe
 from .sources.demo import demo_path
 from .timeutil import date_range
 from .timeutil import format_frequency as format_frequency
-
-PENDING = "results/lineage/.pending"
 
 
 @functools.cache
@@ -77,10 +76,47 @@ def demo_files(cfg: Config) -> list[str]:
     return [str(demo_path(cfg.demo.out, d)) for d in dates]
 
 
+def stages(cfg: Config) -> dict[str, list[str]]:
+    """Each stage target and the keys of the records it publishes (``results/lineage/<stage>/<key>.json``)."""
+    datasets, runs = list(cfg.datasets), list(cfg.training)
+    return {
+        "dataset": datasets,
+        "statistics": datasets,
+        "rechunk": list(cfg.layouts),
+        "transfer": [paths.site_key(t.site, t.name) for t in cfg.transfers],
+        "train": runs,
+        "predict": runs,
+        "evaluate": runs,
+    }
+
+
+def _parts(n: int) -> list[str]:
+    return [f"{i}-of-{n}" for i in range(1, n + 1)]
+
+
 def part_names(cfg: Config, dataset: str, stage: str = "load") -> list[str]:
     """Snakemake's names of a dataset's parts (``1-of-2``, ``2-of-2``) for ``load`` or ``statistics``."""
-    n = cfg.datasets[dataset].parts if stage == "load" else cfg.datasets[dataset].statistics.parts
-    return [f"{i}-of-{n}" for i in range(1, n + 1)]
+    return _parts(cfg.datasets[dataset].parts if stage == "load" else cfg.datasets[dataset].statistics.parts)
+
+
+def load_records(cfg: Config, dataset: str) -> list[str]:
+    """The records of a dataset's load parts: what ``finalise`` waits for and the catalogue joins."""
+    return [paths.record("load", paths.part(dataset, p)) for p in part_names(cfg, dataset)]
+
+
+def statistics_parts(cfg: Config, dataset: str) -> list[str]:
+    """The moments of a dataset's statistics parts, which the merge reads."""
+    return [paths.statistics_part(paths.part(dataset, p)) for p in part_names(cfg, dataset, "statistics")]
+
+
+def part_arg(wildcards: Any) -> str:
+    """A job's ``{part}`` wildcard (``1-of-2``) as ``--part`` takes it (``1/2``); a rule's ``params`` function."""
+    return str(wildcards.part).replace("-of-", "/")
+
+
+def max_mem(wildcards: Any, resources: Any) -> str:
+    """``--max-mem`` for a rechunk job: 60% of its ``mem_mb``, the rest headroom for the process itself."""
+    return f"{int(resources.mem_mb * 0.6)}MB"
 
 
 def statistics_period(cfg: Config, dataset: str) -> list[str]:
@@ -93,9 +129,8 @@ def part_inputs(cfg: Config, dataset: str, part: str) -> list[str]:
     """The source files one load part reads (so Snakemake knows which rule makes them)."""
     recipe = _recipe(cfg.datasets[dataset].recipe)
     i, n = (int(x) for x in part.split("-of-"))
-    dates = recipe.dates.all()
-    rng = Part(i, n).dates(len(dates), recipe.output.shards or recipe.output.dates_chunk)
-    return [str(p) for p in input_files(recipe, dates[rng.start : rng.stop])]
+    rng = load_dates(recipe, Part(i, n))
+    return [str(p) for p in input_files(recipe, recipe.dates.all()[rng.start : rng.stop])]
 
 
 def first_inputs(cfg: Config, dataset: str) -> list[str]:
@@ -120,13 +155,13 @@ def settings(cfg: Config, section: str, name: str | None = None) -> str:
 
 
 def site_path(cfg: Config, site: str, name: str) -> str:
-    """Where a copy lies on a ``file:`` site (what a stage running there reads)."""
-    return str(Path(cfg.sites[site].path) / f"{name}.zarr")
+    """Where a copy lies on a ``file:`` site (what a stage running there reads), as a normalised local path."""
+    return str(Path(paths.site_copy(str(cfg.sites[site].path), name)))
 
 
 def site_location(cfg: Config, site: str, name: str) -> str:
-    """The URL of a dataset's or layout's copy at a site: ``<site url>/<name>.zarr``."""
-    return f"{cfg.sites[site].url}/{name}.zarr"
+    """The URL of a dataset's or layout's copy at a site."""
+    return paths.site_copy(cfg.sites[site].url, name)
 
 
 def site_args(cfg: Config, site: str) -> str:
@@ -151,29 +186,37 @@ def mirror_args(cfg: Config, site: str, name: str) -> str:
 def transfer_source(cfg: Config, site: str, name: str) -> tuple[str, str]:
     """What the transfer of ``name`` to ``site`` copies (a dataset or a layout) and the lineage record it follows."""
     if any(t.dataset == name and t.site == site for t in cfg.transfers):
-        return f"results/datasets/{name}.zarr", f"results/lineage/statistics/{name}.json"
-    return f"results/layouts/{name}.zarr", f"results/lineage/rechunk/{name}.json"
+        return paths.dataset(name), paths.record("statistics", name)
+    return paths.layout(name), paths.record("rechunk", name)
 
 
-def training_dataset(cfg: Config, run: str) -> str:
-    """The dataset a training run reads: the copy at its ``site`` (bring the code to the data), or the original."""
+def dataset_copy(cfg: Config, run: str) -> str:
+    """The dataset a run trains on and is scored on: the copy at its ``site`` (bring the code to the data), or
+    the original. Training and evaluation both ask here, so a model is never scored on another copy."""
     t = cfg.training[run]
-    return f"results/datasets/{t.dataset}.zarr" if t.site is None else site_path(cfg, t.site, t.dataset)
+    return paths.dataset(t.dataset) if t.site is None else site_path(cfg, t.site, t.dataset)
 
 
-def training_records(cfg: Config, run: str) -> dict[str, str]:
-    """The lineage records a training run follows: the statistics, and the copy it reads when it has a site."""
+def dataset_copy_records(cfg: Config, run: str) -> list[str]:
+    """The lineage records of that copy: the statistics, and the transfer that made it when the run has a site."""
     t = cfg.training[run]
-    records = {"statistics": f"results/lineage/statistics/{t.dataset}.json"}
-    if t.site is not None:
-        records["transfer"] = f"results/lineage/transfer/{t.site}/{t.dataset}.json"
-    return records
+    records = [paths.record("statistics", t.dataset)]
+    return records if t.site is None else [*records, paths.record("transfer", paths.site_key(t.site, t.dataset))]
 
 
-def layout_parts(cfg: Config, layout: str) -> list[str]:
-    """Snakemake's names of a layout's rechunk parts (``1-of-2``, ``2-of-2``)."""
-    n = cfg.layouts[layout].parts
-    return [f"{i}-of-{n}" for i in range(1, n + 1)]
+def layout_source(cfg: Config, layout: str) -> str:
+    """The store a layout rechunks: its dataset's."""
+    return paths.dataset(cfg.layouts[layout].dataset)
+
+
+def layout_upstream(cfg: Config, layout: str) -> str:
+    """The record a layout follows: its dataset's statistics, which the layout copies with the data."""
+    return paths.record("statistics", cfg.layouts[layout].dataset)
+
+
+def layout_markers(cfg: Config, layout: str) -> list[str]:
+    """The done-markers of a layout's rechunk parts, which its verification waits for."""
+    return [paths.marker("rechunk_part", paths.part(layout, p)) for p in _parts(cfg.layouts[layout].parts)]
 
 
 def layout_args(cfg: Config, layout: str) -> str:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import zarr
 
-from .dataset import LOADED, STATISTICS_PENDING, Dataset, Part, array, read, write_unit
+from .dataset import LOADED, STATISTICS_PENDING, Dataset, Part, array, read, write_unit_of
 from .errors import WxpipeError
 from .fsutil import tree_size
 from .progress import human
@@ -25,8 +26,21 @@ from .rechunk import DONE
 def summary(path: str | Path, parts: int | None = None, batch_size: int = 4, sample_dates: int = 2) -> str:
     """The text ``wxpipe inspect STORE`` prints; ``batch_size`` and ``sample_dates`` size a batch."""
     ds = Dataset(path)
+    lines = _overview(ds, path, batch_size, sample_dates)
+    if "wxpipe_layout" in ds.attrs:  # a layout (wxpipe rechunk): target chunks, or shards, written so far
+        lines += _layout_state(ds)
+        if DONE in ds.root:  # statistics are the source's, but the data are not all there: none are shown
+            return "\n".join(lines)
+    if not ds.attrs.get("build_complete", True) and LOADED in ds.root:
+        return "\n".join(lines + _build_progress(ds, parts))
+    return "\n".join([*lines, "build       complete", *_statistics_lines(ds)])
+
+
+def _overview(ds: Dataset, path: str | Path, batch_size: int, sample_dates: int) -> list[str]:
+    """What the store holds, how it is laid out on disk, what its dates weigh and which reads it serves."""
     size, files = tree_size(Path(path))
-    n_dates, _, _, n_values = ds.data.shape
+    n_dates, n_vars, n_ens, n_values = ds.data.shape
+    fmt = ds.root.metadata.zarr_format
     lines = [
         f"dataset     {path}",
         f"uuid        {ds.uuid}",
@@ -35,57 +49,59 @@ def summary(path: str | Path, parts: int | None = None, batch_size: int = 4, sam
         f"grid        {ds.attrs.get('resolution')} field shape {ds.attrs.get('field_shape')}, {n_values} points",
         f"shape       {ds.data.shape}, chunks {ds.data.chunks}"
         + (f", shards {ds.data.shards}" if ds.data.shards else ""),
-        f"format      Zarr v{ds.root.metadata.zarr_format}, {ds.data.dtype}; " + _anemoi(ds.root.metadata.zarr_format),
+        f"format      Zarr v{fmt}, {ds.data.dtype}; " + _anemoi(fmt),
         f"on disk     {size / 1e6:.1f} MB in {files} files",
     ]
-    _, n_vars, n_ens, _ = ds.data.shape
     sizes = Sizes(n_vars, n_ens, n_values, ds.data.dtype.itemsize, n_dates, sample_dates, batch_size)
-    lines += sizes.lines(ds.data.dtype.name)
-    lines += access_patterns(ds.data)
-    if "wxpipe_layout" in ds.attrs:  # a layout (wxpipe rechunk): target chunks, or shards, written so far
-        unit = "shards" if ds.data.shards else "chunks"
-        lines.append(f"source      {ds.attrs.get('source_uuid')}")
-        if DONE not in ds.root:
-            lines.append(f"layout      complete: every {unit[:-1]} written and verified against the source")
-        else:  # statistics are the source's, but the data are not all there: none are shown as if they were
-            flags = read(array(ds.root, DONE))
-            state = "written, not verified yet (`wxpipe verify`)" if flags.all() else "UNFINISHED"
-            lines.append(f"layout      {state}: {int(flags.sum())}/{flags.size} {unit} written")
-            return "\n".join(lines)
-    if not ds.attrs.get("build_complete", True) and LOADED in ds.root:
-        done = read(array(ds.root, LOADED))
-        chunk = write_unit(ds.data)
-        chunks_done = sum(bool(done[i : i + chunk].all()) for i in range(0, n_dates, chunk))
-        lines.append(
-            f"build       UNFINISHED: {int(np.sum(done))}/{n_dates} dates loaded, "
-            f"{chunks_done}/{-(-n_dates // chunk)} chunks"
-        )
-        if parts:
-            finished = [
-                f"{i}/{parts}" for i in range(1, parts + 1) if done[list(Part(i, parts).dates(n_dates, chunk))].all()
-            ]
-            lines.append(f"parts done  {len(finished)}/{parts}: {' '.join(finished) or '-'}")
-        return "\n".join(lines)
-    lines.append("build       complete")
+    return lines + sizes.lines(ds.data.dtype.name) + access_patterns(ds.data)
+
+
+def _layout_state(ds: Dataset) -> list[str]:
+    """A layout's source, and whether every target unit is written and verified."""
+    unit = "shards" if ds.data.shards else "chunks"
+    lines = [f"source      {ds.attrs.get('source_uuid')}"]
+    if DONE not in ds.root:
+        return [*lines, f"layout      complete: every {unit[:-1]} written and verified against the source"]
+    flags = read(array(ds.root, DONE))
+    state = "written, not verified yet (`wxpipe verify`)" if flags.all() else "UNFINISHED"
+    return [*lines, f"layout      {state}: {int(flags.sum())}/{flags.size} {unit} written"]
+
+
+def _build_progress(ds: Dataset, parts: int | None) -> list[str]:
+    """An unfinished build: dates and write units loaded, and which of ``parts`` parts are done."""
+    done = read(array(ds.root, LOADED))
+    n_dates, unit = len(done), write_unit_of(ds.data)
+    units_done = sum(bool(done[i : i + unit].all()) for i in range(0, n_dates, unit))
+    lines = [
+        f"build       UNFINISHED: {int(np.sum(done))}/{n_dates} dates loaded, {units_done}/{-(-n_dates // unit)} chunks"
+    ]
+    if parts:
+        finished = [
+            f"{i}/{parts}" for i in range(1, parts + 1) if done[list(Part(i, parts).dates(n_dates, unit))].all()
+        ]
+        lines.append(f"parts done  {len(finished)}/{parts}: {' '.join(finished) or '-'}")
+    return lines
+
+
+def _statistics_lines(ds: Dataset) -> list[str]:
+    """The stored statistics per variable, else those of a sample of dates; a set left incomplete is named."""
     if "mean" in ds.root or ds.attrs.get(STATISTICS_PENDING):
         try:
             st = ds.statistics()
         except WxpipeError:  # an interrupted write: none of the set is shown as if it were valid
-            lines.append("statistics  INCOMPLETE (an interrupted `wxpipe statistics`): rerun `wxpipe statistics`")
-            return "\n".join(lines)
-        lines.append(f"statistics  {ds.attrs.get('statistics_start_date')} .. {ds.attrs.get('statistics_end_date')}")
+            return ["statistics  INCOMPLETE (an interrupted `wxpipe statistics`): rerun `wxpipe statistics`"]
+        lines = [f"statistics  {ds.attrs.get('statistics_start_date')} .. {ds.attrs.get('statistics_end_date')}"]
     else:
         st, used = sample_statistics(ds)
         if not np.isfinite(st["minimum"]).any():  # every sampled value NaN: nothing to show
-            lines.append(f"statistics  none stored yet (`wxpipe statistics`); the {used} dates sampled hold no values")
-            return "\n".join(lines)
-        lines.append(f"statistics  none stored yet (`wxpipe statistics`); below: {used} dates sampled evenly")
+            return [f"statistics  none stored yet (`wxpipe statistics`); the {used} dates sampled hold no values"]
+        lines = [f"statistics  none stored yet (`wxpipe statistics`); below: {used} dates sampled evenly"]
     meta = ds.attrs.get("variables_metadata", {})
     lines.append(f"  {'variable':<14} {'minimum':>12} {'maximum':>12} {'mean':>12} {'stdev':>12}  units")
     for i, v in enumerate(ds.variables):
         row = " ".join(f"{st[k][i]:12.5g}" for k in ("minimum", "maximum", "mean", "stdev"))
         lines.append(f"  {v:<14} {row}  {meta.get(v, {}).get('units', '')}")
-    return "\n".join(lines)
+    return lines
 
 
 def sample_statistics(ds: Dataset, dates: int = 50) -> tuple[dict[str, np.ndarray], int]:
@@ -178,7 +194,7 @@ def _touched(selection: tuple[int, ...], block: tuple[int, ...]) -> int:
     return math.prod(-(-s // b) for s, b in zip(selection, block, strict=True))
 
 
-def access(data: zarr.Array, pattern: str, selection: tuple[int, ...]) -> Access:
+def access(data: zarr.Array[Any], pattern: str, selection: tuple[int, ...]) -> Access:
     """The cost of reading ``selection`` (extents from the array's origin) from ``data``."""
     chunks = _touched(selection, data.chunks)
     files = _touched(selection, data.shards) if data.shards else chunks
@@ -186,7 +202,7 @@ def access(data: zarr.Array, pattern: str, selection: tuple[int, ...]) -> Access
     return Access(pattern, chunks, files, math.prod(data.chunks) * item, math.prod(selection) * item)
 
 
-def access_patterns(data: zarr.Array, series: int | None = None) -> list[str]:
+def access_patterns(data: zarr.Array[Any], series: int | None = None) -> list[str]:
     """Lines on the two reads that decide a chunk shape: one whole date, and a time series at one point."""
     n_dates, n_vars, n_ens, n_values = data.shape
     n = min(series or n_dates, n_dates)

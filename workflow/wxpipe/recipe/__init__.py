@@ -11,6 +11,7 @@ to it and the renames of the pipes they sit in, so creation never walks the tree
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 from pathlib import Path
 from typing import Any
@@ -18,35 +19,62 @@ from typing import Any
 import numpy as np
 import pydantic
 
-from .._model import Period, StrictModel
+from .._strict import Period, StrictModel
 from ..errors import validation_error
 from ..timeutil import format_frequency, iso, seconds, to_datetime
 from ..yamlio import Location, load_with_lines
 from ._anemoi import TOP_LEVEL, refuse_keys
-from ._base import ConcatDates as ConcatDates
-from ._base import Dates, Problem, _fail, _off_frequency, period_of
-from ._base import Freq as Freq
-from ._base import Ints as Ints
-from ._base import Params as Params
-from ._input import ConcatItem, Input, PipeStep, SourceEntry
-from ._input import Join as Join
-from ._input import Pipe as Pipe
-from ._input import Rename as Rename
-from ._output import _DEFAULT_TENDENCIES, Build, Output, Statistics
-from ._output import Blosc as Blosc
-from ._output import Compressor as Compressor
-from ._output import NoCompression as NoCompression
-from ._output import Zstd as Zstd
+from ._base import ConcatDates, Dates, Freq, Ints, Params, Problem, _fail, _off_frequency, period_of
+from ._input import ConcatItem, Input, Join, Pipe, PipeStep, Rename, SourceEntry
+from ._output import _DEFAULT_TENDENCIES, Blosc, Build, Compressor, NoCompression, Output, Statistics, Zstd
 from ._plan import Branch, SourceSpec, _leaves
-from ._sources import AccumulationsSource as AccumulationsSource
-from ._sources import Constants as Constants
-from ._sources import ForcingParam as ForcingParam
-from ._sources import Forcings
-from ._sources import GribSource as GribSource
-from ._sources import LeafSource as LeafSource
-from ._sources import NetcdfSource as NetcdfSource
-from ._sources import Template as Template
-from ._sources import XarrayZarrSource as XarrayZarrSource
+from ._sources import (
+    AccumulationsSource,
+    Constants,
+    ForcingParam,
+    Forcings,
+    GribSource,
+    LeafSource,
+    NetcdfSource,
+    Template,
+    XarrayZarrSource,
+    source_levels,
+    source_names,
+)
+
+__all__ = [
+    "AccumulationsSource",
+    "Blosc",
+    "Branch",
+    "Build",
+    "Compressor",
+    "ConcatDates",
+    "Constants",
+    "Dates",
+    "ForcingParam",
+    "Forcings",
+    "Freq",
+    "GribSource",
+    "Input",
+    "Ints",
+    "Join",
+    "LeafSource",
+    "NetcdfSource",
+    "NoCompression",
+    "Output",
+    "Params",
+    "Pipe",
+    "Recipe",
+    "Rename",
+    "SourceSpec",
+    "Statistics",
+    "Template",
+    "XarrayZarrSource",
+    "Zstd",
+    "load_recipe",
+    "source_levels",
+    "source_names",
+]
 
 # --- the recipe --------------------------------------------------------------------------------
 
@@ -89,9 +117,22 @@ class Recipe(StrictModel):
         branch per item, in the order written. Branches do not overlap, and every date that no
         branch covers is declared missing (both checked when the recipe is loaded).
         """
+        return list(self._plan)
+
+    def sources_for(self, date: np.datetime64) -> tuple[SourceSpec, ...]:
+        """The leaf sources that give the fields of ``date`` (the concat item covering it; none for a
+        date no branch covers). Asked for every date of a build, so the branches' bounds are computed once."""
+        for start, end, sources in self._spans:
+            if start <= date <= end:
+                return sources
+        return ()
+
+    # A recipe is frozen, so its plan is computed once (``model_copy(update=...)`` would keep a stale one).
+    @functools.cached_property
+    def _plan(self) -> tuple[Branch, ...]:
         inp = self.input
         if inp.concat:
-            return [
+            return tuple(
                 Branch(
                     item.dates.start,
                     item.dates.end,
@@ -99,16 +140,13 @@ class Recipe(StrictModel):
                     ("input", "concat", i),
                 )
                 for i, item in enumerate(inp.concat)
-            ]
+            )
         leaves = _leaves(inp, ("input",))  # a join, a pipe or one source
-        return [Branch(self.dates.start, self.dates.end, tuple(leaves), ("input",))]
+        return (Branch(self.dates.start, self.dates.end, tuple(leaves), ("input",)),)
 
-    def sources_for(self, date: np.datetime64) -> list[SourceSpec]:
-        """The leaf sources that give the fields of ``date`` (empty for a date no branch covers)."""
-        for branch in self.plan():
-            if branch.covers(date):
-                return list(branch.sources)
-        return []
+    @functools.cached_property
+    def _spans(self) -> tuple[tuple[np.datetime64, np.datetime64, tuple[SourceSpec, ...]], ...]:
+        return tuple((seconds(b.start), seconds(b.end), b.sources) for b in self._plan)
 
     def variables(self) -> list[str]:
         """The dataset's variables in anemoi-datasets' order (sorted by name); every branch has the same."""

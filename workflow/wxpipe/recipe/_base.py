@@ -15,7 +15,7 @@ from pydantic import (
     PlainSerializer,
 )
 
-from .._model import Frequency, StrictModel
+from .._strict import Frequency, StrictModel
 from ..timeutil import date_range, format_frequency, seconds
 from ..yamlio import Location
 from ._anemoi import unsupported
@@ -89,7 +89,7 @@ RecipeDate = Annotated[dt.datetime, BeforeValidator(_as_datetime, json_schema_in
 def _as_frequency(value: object) -> object:
     """anemoi's other spellings of a frequency (``PT6H``, ``P1D``, ``360m``, ``"6"``) as a timedelta.
 
-    ``6h``, ``1d`` and integers (hours) are left to :data:`~wxpipe._model.Frequency`.
+    ``6h``, ``1d`` and integers (hours) are left to :data:`~wxpipe._strict.Frequency`.
     """
     if not isinstance(value, str):
         return value

@@ -11,7 +11,7 @@ from pydantic import (
     Field,
 )
 
-from .._model import StrictModel
+from .._strict import StrictModel
 from ._anemoi import refuse_keys, unsupported
 from ._base import ConcatDates, Problem, _fail
 from ._sources import AccumulationsSource, Constants, Forcings, GribSource, LeafSource, NetcdfSource, XarrayZarrSource

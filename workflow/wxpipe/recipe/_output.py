@@ -17,7 +17,7 @@ from pydantic import (
     WrapValidator,
 )
 
-from .._model import StrictModel
+from .._strict import StrictModel
 from ._anemoi import unsupported
 from ._base import Freq, StatisticsBound, _fail
 

@@ -11,7 +11,7 @@ import numpy as np
 from ..timeutil import seconds
 from ..yamlio import Location
 from ._input import PipeStep, SourceEntry, _Action
-from ._sources import GribSource, LeafSource, NetcdfSource, XarrayZarrSource
+from ._sources import LeafSource, source_levels
 
 # --- the plan ----------------------------------------------------------------------------------
 
@@ -49,14 +49,6 @@ class SourceSpec:
                 out[p] = new
         return SourceSpec(self.source, self.where, out)
 
-    def levels(self) -> list[int]:
-        src = self.source
-        if isinstance(src, GribSource):
-            return list(src.levelist) if src.levtype == "pl" else []
-        if isinstance(src, (NetcdfSource, XarrayZarrSource)):
-            return list(src.levelist)
-        return []
-
     def names(self, naming: str) -> dict[str, str]:
         """Variable names as the source reader makes them -> names in the dataset (renames applied)."""
         return dict(self._pairs(naming))
@@ -66,7 +58,7 @@ class SourceSpec:
         return [new for _, new in self._pairs(naming)]
 
     def _pairs(self, naming: str) -> list[tuple[str, str]]:
-        levels = self.levels()
+        levels = source_levels(self.source)
         out = []
         for p in self.source.param:
             new = self.rename.get(p, p)

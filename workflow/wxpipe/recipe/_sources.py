@@ -13,7 +13,7 @@ from pydantic import (
     Field,
 )
 
-from .._model import StrictModel
+from .._strict import StrictModel
 from ..yamlio import Location
 from ._anemoi import LEVTYPES, refuse_keys, unsupported
 from ._base import Ints, Params, _as_list
@@ -158,3 +158,20 @@ class Constants(Forcings):
 
 
 LeafSource = GribSource | AccumulationsSource | NetcdfSource | XarrayZarrSource | Forcings | Constants
+
+
+def source_levels(source: LeafSource) -> list[int]:
+    """The levels a source's variables are named by (``param_level``): those of a ``pl`` grib or an xarray source."""
+    if isinstance(source, GribSource):
+        return list(source.levelist) if source.levtype == "pl" else []
+    if isinstance(source, _XarrayBased):
+        return list(source.levelist)
+    return []
+
+
+def source_names(source: LeafSource, naming: str) -> list[str]:
+    """Variables as the source's reader names them, before renames: ``param``, or ``naming`` per level."""
+    levels = source_levels(source)
+    if not levels:
+        return list(source.param)
+    return [naming.format(param=p, levelist=lev) for p in source.param for lev in levels]

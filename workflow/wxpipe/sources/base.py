@@ -29,10 +29,3 @@ class FieldSource(Protocol):
     def metadata(self) -> dict[str, dict[str, object]]:
         """Per-variable metadata seen so far (units, GRIB keys), for the ``variables_metadata`` attribute."""
         ...
-
-
-class Grid(Protocol):
-    """The dataset's grid, for sources computed on it (forcings, constants)."""
-
-    latitudes: np.ndarray
-    longitudes: np.ndarray

@@ -88,14 +88,18 @@ def cos_solar_zenith_angle(date: dt.datetime, latitudes: np.ndarray, longitudes:
     lat = np.deg2rad(latitudes)
     hour_angle = np.deg2rad((utc_hours(date) - 12.0) * 15.0 + longitudes + time_correction)
     cos_zenith = np.sin(dec) * np.sin(lat) + np.cos(dec) * np.cos(lat) * np.cos(hour_angle)
-    return np.clip(cos_zenith, 0.0, None)
+    clipped: np.ndarray = np.clip(cos_zenith, 0.0, None)
+    return clipped
 
 
 class ForcingsSource:
     """A ``forcings`` source (implements :class:`~wxpipe.sources.base.FieldSource`).
 
     Computed on the dataset's grid rather than on the ``template`` source's: every source of a
-    dataset shares one grid, so the two are the same, and no file needs opening.
+    dataset shares one grid, so the two are the same, and no file needs opening. It reads anemoi's
+    ``constants`` source too: a deprecated alias with the same keys and fields (not "fields repeated
+    from one date", which is anemoi's ``repeated_dates``); :meth:`constant_variables` tells which
+    fields are constant in time.
     """
 
     def __init__(self, spec: Forcings, latitudes: np.ndarray, longitudes: np.ndarray) -> None:

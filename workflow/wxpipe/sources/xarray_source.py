@@ -11,7 +11,6 @@ a regular latitude/longitude grid row by row from north to south, an unstructure
 from __future__ import annotations
 
 import glob
-import re
 from collections import OrderedDict
 from collections.abc import Container
 from dataclasses import dataclass
@@ -22,10 +21,10 @@ import numpy as np
 import xarray as xr
 
 from ..errors import WxpipeError
-from ..recipe import NetcdfSource, XarrayZarrSource
-from ..timeutil import iso, to_datetime
+from ..recipe import NetcdfSource, XarrayZarrSource, source_names
+from ..timeutil import iso
+from .paths import expand_path, has_date, is_remote
 
-_STRFTIME = re.compile(r"\{date:strftime\(([^)]*)\)\}")
 _TIME = ("valid_time", "time")
 _LEVEL = ("level", "levelist", "pressure_level", "isobaricInhPa", "plev", "lev")
 _MEMBER = ("number", "member", "realization", "ensemble")
@@ -35,7 +34,7 @@ _OPEN_FILES = 16  # per-date files are read once; a file with many dates, or per
 
 
 @dataclass(frozen=True)
-class Layout:
+class SourceAxes:
     """How a file's grid flattens to the dataset's ``values`` axis."""
 
     dims: tuple[str, ...]
@@ -48,17 +47,11 @@ class Layout:
     resolution: str
 
 
-def expand_path(pattern: str, date: np.datetime64) -> str:
-    """``data/{date:strftime(%Y%m%d)}.nc`` -> the path for ``date`` (globs are left for the caller)."""
-    d = to_datetime(date)
-    return _STRFTIME.sub(lambda m: d.strftime(m.group(1)), pattern)
-
-
 def _first(names: tuple[str, ...], present: Container[Any]) -> str | None:
     return next((n for n in names if n in present), None)
 
 
-def grid_layout(ds: xr.Dataset, where: str) -> Layout:
+def source_axes(ds: xr.Dataset, where: str) -> SourceAxes:
     """The flattening of ``ds``'s grid; a regular grid gives north-to-south rows, as GRIB does."""
     lat_name, lon_name = _first(_LAT, ds.variables), _first(_LON, ds.variables)
     if lat_name is None or lon_name is None:
@@ -71,7 +64,7 @@ def grid_layout(ds: xr.Dataset, where: str) -> Layout:
         if flip:
             la = la[::-1]
         step = f"{abs(float(lo[1] - lo[0])):g}" if len(lo) > 1 else "unknown"
-        return Layout(
+        return SourceAxes(
             dims=(str(lat.dims[0]), str(lon.dims[0])),
             flip=flip,
             latitudes=np.repeat(la, len(lo)),
@@ -80,7 +73,7 @@ def grid_layout(ds: xr.Dataset, where: str) -> Layout:
             resolution=step,
         )
     if lat.dims == lon.dims:
-        return Layout(
+        return SourceAxes(
             dims=tuple(str(d) for d in lat.dims),
             flip=False,
             latitudes=np.asarray(lat.values, dtype=np.float64).ravel(),
@@ -103,19 +96,16 @@ class XarraySource:
         self.naming = naming
         self.pattern = spec.path if isinstance(spec, NetcdfSource) else spec.url
         self._open: OrderedDict[str, xr.Dataset] = OrderedDict()
-        self._layouts: dict[str, Layout] = {}
+        self._axes: dict[str, SourceAxes] = {}
 
     # -- FieldSource
 
     def variables(self) -> list[str]:
-        levels = self.spec.levelist
-        if levels:
-            return [self.naming.format(param=p, levelist=lev) for p in self.spec.param for lev in levels]
-        return list(self.spec.param)
+        return source_names(self.spec, self.naming)
 
     def files(self, date: np.datetime64) -> list[Path]:
         """Local files and stores read for ``date`` (none for a remote URL: Snakemake cannot track it)."""
-        return [Path(p) for p in self._paths(date) if not _remote(p)]
+        return [Path(p) for p in self._paths(date) if not is_remote(p)]
 
     def read(self, date: np.datetime64) -> dict[str, np.ndarray]:
         """Every variable at ``date``, shaped (ensembles, values) float64; errors name file, variable, date."""
@@ -126,21 +116,21 @@ class XarraySource:
             where = f"{path}: {param} at {iso(date)}"
             da = self._at_date(ds[param], date, where)
             da, member = self._members(da, where)
-            layout = self._layout(path, ds)
+            axes = self._grid_axes(path, ds)
             level = _first(_LEVEL, da.dims)
             if self.spec.levelist:
                 if level is None:
                     raise WxpipeError(f"{where}: levelist given but the variable has no level dimension {_LEVEL}")
                 for lev in self.spec.levelist:
                     name = self.naming.format(param=param, levelist=lev)
-                    out[name] = _flatten(_at_level(da, level, lev, where), member, layout, where)
+                    out[name] = _flatten(_at_level(da, level, lev, where), member, axes, where)
             else:
                 if level is not None and da.sizes[level] > 1:
                     levels = ", ".join(f"{v:g}" for v in np.asarray(da[level].values, dtype=np.float64))
                     raise WxpipeError(f"{where}: variable has levels ({levels}): give a levelist")
                 if level is not None:
                     da = da.squeeze(level, drop=True)
-                out[param] = _flatten(da, member, layout, where)
+                out[param] = _flatten(da, member, axes, where)
         return out
 
     def metadata(self) -> dict[str, dict[str, object]]:
@@ -151,8 +141,8 @@ class XarraySource:
     def grid(self, date: np.datetime64) -> tuple[np.ndarray, np.ndarray, list[int], str]:
         """Latitudes, longitudes, field shape and resolution of the first variable's file at ``date``."""
         path, ds = self._find(self.spec.param[0], self._paths(date), date)
-        layout = self._layout(path, ds)
-        return layout.latitudes, layout.longitudes, layout.shape, layout.resolution
+        axes = self._grid_axes(path, ds)
+        return axes.latitudes, axes.longitudes, axes.shape, axes.resolution
 
     def close(self) -> None:
         for ds in self._open.values():
@@ -163,7 +153,7 @@ class XarraySource:
 
     def _paths(self, date: np.datetime64) -> list[str]:
         path = expand_path(self.pattern, date).removeprefix("file://")
-        if _remote(path) or not glob.has_magic(path):
+        if is_remote(path) or not glob.has_magic(path):
             return [path]
         return sorted(glob.glob(path)) or [path]  # no match: the pattern itself, reported as missing
 
@@ -171,7 +161,7 @@ class XarraySource:
         if path in self._open:
             self._open.move_to_end(path)
             return self._open[path]
-        if not _remote(path) and not Path(path).exists():
+        if not is_remote(path) and not Path(path).exists():
             raise WxpipeError(f"{path}: file does not exist")
         options = dict(self.spec.options)
         if isinstance(self.spec, XarrayZarrSource):
@@ -184,7 +174,7 @@ class XarraySource:
         while len(self._open) > _OPEN_FILES:
             old, gone = self._open.popitem(last=False)
             gone.close()
-            self._layouts.pop(old, None)
+            self._axes.pop(old, None)
         return ds
 
     def _find(self, param: str, paths: list[str], date: np.datetime64) -> tuple[str, xr.Dataset]:
@@ -198,16 +188,16 @@ class XarraySource:
         where = ", ".join(paths)
         raise WxpipeError(f"{where}: no variable {param!r} for {iso(date)} (variables: {', '.join(sorted(names))})")
 
-    def _layout(self, path: str, ds: xr.Dataset) -> Layout:
-        if path not in self._layouts:
-            self._layouts[path] = grid_layout(ds, path)
-        return self._layouts[path]
+    def _grid_axes(self, path: str, ds: xr.Dataset) -> SourceAxes:
+        if path not in self._axes:
+            self._axes[path] = source_axes(ds, path)
+        return self._axes[path]
 
     def _at_date(self, da: xr.DataArray, date: np.datetime64, where: str) -> xr.DataArray:
         """``da`` at ``date``; a file without a time coordinate is taken as the file of its date."""
         name = _first(_TIME, da.coords)
         if name is None:
-            if _STRFTIME.search(self.pattern):
+            if has_date(self.pattern):
                 return da
             raise WxpipeError(f"{where}: no time coordinate {_TIME}, and the path has no {{date:strftime(...)}}")
         coord = da.coords[name]
@@ -252,21 +242,17 @@ def _at_level(da: xr.DataArray, dim: str, level: int, where: str) -> xr.DataArra
     return da.isel({dim: int(hits[0])}, drop=True)
 
 
-def _flatten(da: xr.DataArray, member: str, layout: Layout, where: str) -> np.ndarray:
-    extra = [str(d) for d in da.dims if d != member and d not in layout.dims]
-    lacking = [d for d in layout.dims if d not in da.dims]
+def _flatten(da: xr.DataArray, member: str, axes: SourceAxes, where: str) -> np.ndarray:
+    extra = [str(d) for d in da.dims if d != member and d not in axes.dims]
+    lacking = [d for d in axes.dims if d not in da.dims]
     if lacking:
         raise WxpipeError(f"{where}: the variable lacks the grid's dimension(s) {', '.join(lacking)}")
     if extra:
         raise WxpipeError(f"{where}: unexpected dimension(s) {', '.join(extra)} (select them or use another source)")
-    values = np.asarray(da.transpose(member, *layout.dims).values, dtype=np.float64)
-    if layout.flip:
+    values = np.asarray(da.transpose(member, *axes.dims).values, dtype=np.float64)
+    if axes.flip:
         values = values[:, ::-1]
     return values.reshape(values.shape[0], -1)
-
-
-def _remote(path: str) -> bool:
-    return "://" in path
 
 
 def _show(value: np.ndarray | np.generic) -> str:

@@ -1,11 +1,22 @@
-"""Training stage: a small neighbour-stencil MLP forecaster, tracked in MLflow.
+"""The built-in training engine: a small neighbour-stencil MLP forecaster, tracked in MLflow.
 
-``train`` fits it and writes a checkpoint; ``load_checkpoint`` gives it back to the evaluation.
+``train`` fits it and writes a checkpoint; :mod:`.forecaster` is its :class:`wxpipe.model.Forecaster`,
+which the predict stage loads through :func:`wxpipe.model.load`.
 """
 
 from __future__ import annotations
 
-from .loop import TrainResult, load_checkpoint, save_checkpoint, train
+from .checkpoint import Checkpoint, load_checkpoint, read_checkpoint, save_checkpoint
+from .loop import TrainResult, train
 from .model import Forecaster, Hyper
 
-__all__ = ["Forecaster", "Hyper", "TrainResult", "load_checkpoint", "save_checkpoint", "train"]
+__all__ = [
+    "Checkpoint",
+    "Forecaster",
+    "Hyper",
+    "TrainResult",
+    "load_checkpoint",
+    "read_checkpoint",
+    "save_checkpoint",
+    "train",
+]

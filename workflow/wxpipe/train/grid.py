@@ -1,4 +1,4 @@
-"""Geometry of a flattened grid: nearest neighbours, their offsets, area weights and time forcings.
+"""The built-in model's view of a flattened grid: nearest neighbours, their offsets and time forcings.
 
 Everything here is plain numpy computed once per grid (or per batch of dates for forcings), so the
 model itself only gathers and multiplies. The grid may be regular lat-lon or reduced Gaussian: only
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-N_FORCINGS = 6
+FORCING_NAMES = ("sin_latitude", "cos_latitude", "sin_local_time", "cos_local_time", "sin_julian_day", "cos_julian_day")
+N_FORCINGS = len(FORCING_NAMES)
 _DAY = 86400.0
 _YEAR_DAYS = 365.25
 
@@ -56,7 +57,8 @@ def neighbour_offsets(latitudes: np.ndarray, longitudes: np.ndarray, neighbours:
     xyz = unit_vectors(latitudes, longitudes)
     east, north = _local_offsets(xyz, neighbours[:, 1:])
     spacing = np.sqrt(4 * np.pi / len(xyz))
-    return (np.stack([east, north], axis=-1) / spacing).astype(np.float32)
+    offsets: np.ndarray = (np.stack([east, north], axis=-1) / spacing).astype(np.float32)
+    return offsets
 
 
 def _local_offsets(xyz: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -70,24 +72,8 @@ def _local_offsets(xyz: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.
     return np.einsum("nmc,nc->nm", chord, east_axis), np.einsum("nmc,nc->nm", chord, north_axis)
 
 
-def area_weights(latitudes: np.ndarray) -> np.ndarray:
-    """Per-point area weights with mean 1 (WeatherBench2 style).
-
-    A latitude row's area is proportional to cos(latitude); on a reduced Gaussian grid a row's
-    points share it equally, so a point's weight is cos(lat) / points-in-its-row. On a regular
-    lat-lon grid every row has the same count and this is plain cos(lat).
-    """
-    lat = np.asarray(latitudes, dtype=np.float64)
-    _, row, count = np.unique(np.round(lat, 8), return_inverse=True, return_counts=True)
-    w = np.clip(np.cos(np.deg2rad(lat)), 0.0, None) / count[row]
-    total = w.sum()
-    if not total > 0:
-        raise ValueError("area weights: every point is at a pole")
-    return w * (len(w) / total)
-
-
 def forcings(dates: np.ndarray, latitudes: np.ndarray, longitudes: np.ndarray) -> np.ndarray:
-    """(dates, values, 6) float32: sin/cos of latitude, local solar time and day of year.
+    """(dates, values, 6) float32: :data:`FORCING_NAMES`, sin/cos of latitude, local solar time and day of year.
 
     These are what a point cannot see from its neighbours' values: where it is, and when (the
     diurnal and seasonal cycles drive much of a 6-hourly change).
@@ -105,13 +91,3 @@ def forcings(dates: np.ndarray, latitudes: np.ndarray, longitudes: np.ndarray) -
         [np.sin(lat_b), np.cos(lat_b), np.sin(solar), np.cos(solar), np.sin(season), np.cos(season)], axis=-1
     )
     return out.astype(np.float32)
-
-
-def grid_fingerprint(latitudes: np.ndarray, longitudes: np.ndarray) -> str:
-    """A short hash of the grid, so a checkpoint refuses a dataset on another grid."""
-    import hashlib
-
-    h = hashlib.sha256()
-    h.update(np.ascontiguousarray(np.round(latitudes, 6), dtype=np.float64).tobytes())
-    h.update(np.ascontiguousarray(np.round(longitudes, 6), dtype=np.float64).tobytes())
-    return h.hexdigest()[:16]

@@ -1,8 +1,8 @@
 """Training: sample (t, t+1) pairs, fit the forecaster, track it in MLflow and write a checkpoint.
 
-The run is deterministic for a given seed and thread count. Everything the evaluation needs (the
-model, its grid, its normalisation, the MLflow run) travels in the checkpoint, which is written
-atomically so a killed job never leaves a loadable half-file.
+The run is deterministic for a given seed and thread count. The checkpoint (:mod:`.checkpoint`)
+holds the model, its grid and its :class:`~wxpipe.model.ModelMetadata` (variables, normalisation,
+the MLflow run): everything the predict stage needs.
 
 Under SLURM with several tasks (see :mod:`.distributed`) every rank trains a DDP replica on its share
 of each global batch of ``batch_size`` x ranks samples; rank 0 alone validates, talks to MLflow and
@@ -17,25 +17,27 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
+from .. import tracking
 from ..config import TrainingConfig, params_of
 from ..dataset import Dataset
 from ..errors import WxpipeError
-from ..fsutil import atomic_path
+from ..grid import area_weights
 from ..plots import loss_curve
 from ..progress import progress
-from . import distributed, tracking
-from .data import Batch, evenly_spaced, prefetched, read_batch, sample_starts, shuffled_batches, tendency_stdev
-from .grid import area_weights, forcings, grid_fingerprint, neighbour_indices, neighbour_offsets
+from ..samples import Batch, read_batch, sample_starts
+from . import distributed
+from .checkpoint import save_checkpoint
+from .data import evenly_spaced, prefetched, shuffled_batches, tendency_stdev
+from .forecaster import metadata
+from .grid import forcings, neighbour_indices, neighbour_offsets
 from .model import Forecaster, Hyper, safe_scale
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = 1
 LOG_EVERY = 10  # steps between train_loss points
 VALIDATIONS = 5  # validation passes per run, the last at the final step
 VALIDATION_SAMPLES = 64  # evenly spaced over the validation period: bounded time and memory
@@ -69,17 +71,21 @@ def train(
     run_name: str,
     tags: dict[str, str],
     ctx: distributed.Context | None = None,
+    threads: int = 1,
 ) -> TrainResult:
     """Train on ``cfg.train``, validate on ``cfg.validation``, log to MLflow, write ``checkpoint``.
 
-    ``ctx`` places this process among the ranks of a distributed run (default: the only one).
+    ``ctx`` places this process among the ranks of a distributed run (default: the only one);
+    ``threads`` is the job's CPU count per rank, torch's intra-op threads while training.
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
+    if threads < 1:
+        raise WxpipeError(f"threads must be at least 1, got {threads}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
     try:
         return _train(dataset, cfg, Path(checkpoint), run_name, tags, ctx or distributed.Context())
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(before)
 
 
 def _train(
@@ -146,25 +152,8 @@ def _train(
                 title=f"{run_name}: loss",
             )
             client.log_artifact(run_id, str(png))
-        stats = dataset.statistics()
-        config = params_of(cfg)
-        config["mlflow"]["tracking_uri"] = tracking.redact(uri)
-        meta = {
-            "variables": list(dataset.variables),
-            "mean": torch.as_tensor(np.asarray(stats["mean"], dtype=np.float64)),
-            "stdev": torch.as_tensor(safe_scale(stats["stdev"])),
-            "grid": grid_fingerprint(dataset.latitudes, dataset.longitudes),
-            "frequency_seconds": int(dataset.frequency.total_seconds()),
-            "dataset_uuid": dataset.uuid,
-            "dataset_path": str(dataset.path),
-            "run_id": run_id,
-            "run_name": run_name,
-            "experiment_id": experiment,
-            "tracking_uri": tracking.redact(uri),
-            "config": config,
-            "metrics": metrics,
-        }
-        save_checkpoint(checkpoint, model, meta)
+        meta = metadata(dataset, cfg.steps, run_id, tracking.redact(uri))
+        save_checkpoint(checkpoint, model, meta, dataset.latitudes, dataset.longitudes)
     except BaseException:
         client.set_terminated(run_id, status="FAILED")
         raise
@@ -277,7 +266,7 @@ def _fit(
             else:
                 loss = _loss(model, batch.fields, batch.dates, weights, lat, lon)
             optimiser.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             optimiser.step()
             recent.append(distributed.total(loss.detach().item(), ctx) / ctx.world_size)
         schedule.step()
@@ -346,34 +335,3 @@ def _validate(
         total += float(_weighted(pred - x1, model, weights)) * len(batch.starts)
         count += len(batch.starts)
     return total / count if count else float("nan")
-
-
-def save_checkpoint(path: Path, model: Forecaster, meta: dict[str, Any]) -> Path:
-    """``torch.save`` to a temporary name beside ``path``, then rename over it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "model": model.state_dict(),
-        "hyper": model.hyper.to_dict(),
-        "neighbours": model.neighbours.clone(),
-        **meta,
-    }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-    return path
-
-
-def load_checkpoint(path: Path) -> tuple[Forecaster, dict[str, Any]]:
-    """The model (in eval mode) and everything else the checkpoint holds, loaded without pickle code."""
-    try:
-        payload = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as exc:
-        raise WxpipeError(f"{path}: cannot read checkpoint ({exc})") from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise WxpipeError(f"{path}: not a wxpipe checkpoint (format {CHECKPOINT_FORMAT})")
-    model = Forecaster(Hyper.from_dict(payload["hyper"]))
-    model.load_state_dict(payload["model"])
-    model.eval()
-    meta = {k: v for k, v in payload.items() if k != "model"}
-    return model, meta

@@ -110,7 +110,8 @@ class Forecaster(nn.Module):
             ],
             dim=-1,
         )
-        return x + self.net(features) * self.tendency
+        step: torch.Tensor = self.net(features) * self.tendency
+        return x + step
 
 
 def safe_scale(scale: np.ndarray, tiny: float = 1e-12) -> np.ndarray:

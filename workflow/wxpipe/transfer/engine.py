@@ -151,24 +151,14 @@ def copy(src: Store, dst: Store, threads: int = 4, verify: Verify = "quick", del
         raise WxpipeError(f"copy: --threads must be at least 1, not {threads}")
     t0 = time.monotonic()
     full = verify == "full"
-    with ThreadPoolExecutor(1) as pool:  # both sides listed at once: a no-op rerun costs one round trip
-        remote = pool.submit(dst.snapshot)
-        src_listing = src.listing()
-        if src.local_root is None or dst.local_root is None:  # while the remote side answers: tqdm's ~0.1 s import
-            from ..progress import progress  # noqa: F401
-        dst_listing, previous = remote.result()
+    src_listing, dst_listing, previous = _listings(src, dst)
     _refuse_source_links(src)
     if not src_listing:
         raise WxpipeError(f"copy: {src.url} holds no files")
     if removed := dst.remove_temporaries():
         log.info("removed %d temporary files a killed copy left at %s", removed, dst.url)
     if previous and not full and _unchanged(previous, src, src_listing, dst_listing, delete):
-        log.info("%s is complete and unchanged: nothing to send", dst.url)
-        if "manifest_sha256" not in previous:  # a marker written before markers carried it
-            previous["manifest_sha256"] = manifest_digest(previous["manifest"])
-        _warn_extra(dst, previous.get("extra", []))
-        done = {"sent_files": 0, "sent_bytes": 0, "deleted": 0, "seconds": round(time.monotonic() - t0, 3)}
-        return {**previous, **done}
+        return _as_before(dst, previous, t0)
     old = manifest_from_json(previous["manifest"]) if previous else []
     manifest = source_manifest(src, src_listing, previous, old, dst_listing, threads, full)
     todo = to_send(dst, manifest, dst_listing, previous, old, threads, full)
@@ -176,12 +166,51 @@ def copy(src: Store, dst: Store, threads: int = 4, verify: Verify = "quick", del
         links_on_paths(dst.local_root, dst.links, [e.path for e in todo])
     if previous is not None:
         dst.remove_marker()
-    sent_bytes = sum(e.size for e in todo)
-    n, mb = len(manifest), sent_bytes / 1e6
+    n, mb = len(manifest), sum(e.size for e in todo) / 1e6
     log.info("copy %s -> %s: %d of %d files to send (%.1f MB)", src.url, dst.url, len(todo), n, mb)
+    sums, checked = _send(src, dst, todo, threads)
+    manifest, todo = _with_sums(manifest, sums), _with_sums(todo, sums)
+    dst_listing = dst.listing()
+    _verify(dst, manifest, dst_listing, todo, checked, threads, full)
+    extra = _extra(dst_listing, manifest)
+    if delete and extra:
+        log.info("deleting %d files at %s that %s lacks", len(extra), dst.url, src.url)
+        dst.delete(extra)
+    summary = _summary(src, dst, manifest, todo, verify, extra, delete, src_listing, dst_listing)
+    dst.write_marker(summary)
+    _warn_extra(dst, summary["extra"])
+    summary["seconds"] = round(time.monotonic() - t0, 3)
+    return summary
+
+
+def _listings(src: Store, dst: Store) -> tuple[dict[str, Stat], dict[str, Stat], dict[str, Any] | None]:
+    """Both sides listed at once (a no-op rerun costs one round trip), and the destination's marker."""
+    with ThreadPoolExecutor(1) as pool:
+        remote = pool.submit(dst.snapshot)
+        src_listing = src.listing()
+        if src.local_root is None or dst.local_root is None:  # while the remote side answers: tqdm's ~0.1 s import
+            from ..progress import progress  # noqa: F401
+        dst_listing, previous = remote.result()
+    return src_listing, dst_listing, previous
+
+
+def _as_before(dst: Store, previous: dict[str, Any], t0: float) -> dict[str, Any]:
+    """The summary of a rerun that found both sides as the marker recorded them: the marker, nothing sent."""
+    log.info("%s is complete and unchanged: nothing to send", dst.url)
+    if "manifest_sha256" not in previous:  # a marker written before markers carried it
+        previous["manifest_sha256"] = manifest_digest(previous["manifest"])
+    _warn_extra(dst, previous.get("extra", []))
+    done = {"sent_files": 0, "sent_bytes": 0, "deleted": 0, "seconds": round(time.monotonic() - t0, 3)}
+    return {**previous, **done}
+
+
+def _send(src: Store, dst: Store, todo: Sequence[Entry], threads: int) -> tuple[dict[str, str], set[str]]:
+    """Send ``todo``; returns the checksums of every file sent and the paths the backend verified in flight.
+
+    A backend that cannot hash the bytes it sends: the source is hashed meanwhile, from the moment the first
+    file has arrived (the transfer's processes start first: hashing threads would hold them back), unless the
+    transfer failed."""
     deferred = [e.path for e in todo if e.sha256 == UNKNOWN]
-    # a backend that cannot hash the bytes it sends: hash the source meanwhile, from the moment the first file
-    # has arrived (the transfer's processes start first: hashing threads would hold them back), unless it failed
     moving, failed = threading.Event(), threading.Event()
 
     def hash_late() -> dict[str, str]:
@@ -201,22 +230,34 @@ def copy(src: Store, dst: Store, threads: int = 4, verify: Verify = "quick", del
     lost = [p for p in deferred if p not in sums]
     if lost:
         raise WxpipeError(f"copy: {lost[0]} vanished from {src.url} during the copy")
-    manifest = [e if e.sha256 else Entry(e.path, e.size, sums[e.path]) for e in manifest]
-    todo = [e if e.sha256 else Entry(e.path, e.size, sums[e.path]) for e in todo]
-    dst_listing = dst.listing()
-    _verify(dst, manifest, dst_listing, todo, set(checked), threads, full)
-    extra = _extra(dst_listing, manifest)
-    if delete and extra:
-        log.info("deleting %d files at %s that %s lacks", len(extra), dst.url, src.url)
-        dst.delete(extra)
+    return sums, set(checked)
+
+
+def _with_sums(entries: Manifest, sums: dict[str, str]) -> Manifest:
+    """``entries`` with every checksum still ``UNKNOWN`` taken from ``sums`` (the bytes sent)."""
+    return [e if e.sha256 else Entry(e.path, e.size, sums[e.path]) for e in entries]
+
+
+def _summary(
+    src: Store,
+    dst: Store,
+    manifest: Manifest,
+    sent: Manifest,
+    verify: Verify,
+    extra: list[str],
+    delete: bool,
+    src_listing: dict[str, Stat],
+    dst_listing: dict[str, Stat],
+) -> dict[str, Any]:
+    """The marker of a verified copy; ``extra``: the destination's files the source lacks (gone if ``delete``)."""
     as_json = manifest_to_json(manifest)
-    summary: dict[str, Any] = {
+    return {
         "source": src.url,
         "destination": dst.url,
         "files": len(manifest),
         "bytes": sum(e.size for e in manifest),
-        "sent_files": len(todo),
-        "sent_bytes": sent_bytes,
+        "sent_files": len(sent),
+        "sent_bytes": sum(e.size for e in sent),
         "verified": verify,
         "deleted": len(extra) if delete else 0,
         "extra": [] if delete else extra,
@@ -226,10 +267,6 @@ def copy(src: Store, dst: Store, threads: int = 4, verify: Verify = "quick", del
         "stamps": {e.path: dst_listing[e.path].stamp for e in manifest},
         "source_stamps": {e.path: src_listing[e.path].stamp for e in manifest},
     }
-    dst.write_marker(summary)
-    _warn_extra(dst, summary["extra"])
-    summary["seconds"] = round(time.monotonic() - t0, 3)
-    return summary
 
 
 def _refuse_source_links(src: Store) -> None:

@@ -1,4 +1,4 @@
-"""MLflow plumbing shared by training and evaluation.
+"""MLflow plumbing shared by training and evaluation (neither imports the other: this sits between them).
 
 A :class:`mlflow.tracking.MlflowClient` bound to the configured URI is used rather than the fluent
 API, so nothing depends on process-global state (an active run, a global tracking URI). With a

@@ -1,0 +1,97 @@
+"""The layout of results/ (users and tests rely on every path) and what the rules plan from it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from wxpipe import paths, smk
+from wxpipe.config import Config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_every_path_as_users_know_it() -> None:
+    assert paths.dataset("{dataset}") == "results/datasets/{dataset}.zarr"
+    assert paths.layout("ts") == "results/layouts/ts.zarr"
+    assert paths.statistics_part(paths.part("demo", "1-of-2")) == "results/statistics/demo/part-1-of-2.npz"
+    assert paths.model("{run}") == "results/models/{run}/checkpoint.pt"
+    assert paths.evaluation("r") == "results/evaluation/r"
+    assert paths.evaluation("r", "scores.json") == "results/evaluation/r/scores.json"
+    assert paths.catalogue("html") == "results/catalogue/catalogue.html"
+    assert paths.record("load", paths.part("{dataset}")) == "results/lineage/load/{dataset}/part-{part}.json"
+    assert paths.record("transfer", paths.site_key("s", "d")) == "results/lineage/transfer/s/d.json"
+    assert paths.pending("train", "r") == "results/lineage/.pending/train/r.json"
+    assert paths.marker("rechunk_init", "ts") == "results/lineage/.pending/rechunk_init/ts.done"
+    assert paths.log("dataset") == "results/logs/dataset.log"
+    assert paths.log("init", "d") == "results/logs/init/d.log"
+    assert paths.benchmark("lineage") == "results/benchmarks/lineage.tsv"
+    assert paths.benchmark("load", paths.part("d", "2-of-2")) == "results/benchmarks/load/d/part-2-of-2.tsv"
+
+
+def _config(site: str | None) -> Config:
+    run = {"dataset": "d", "site": site, "train": {"start": "2020-01-01", "end": "2020-01-02"}}
+    run |= {"validation": {"start": "2020-01-03", "end": "2020-01-04"}}
+    return Config.model_validate(
+        {
+            "datasets": {"d": {"recipe": "r.yaml", "parts": 2}},
+            "layouts": {"l": {"dataset": "d", "chunks": {"dates": 2, "values": 4}, "parts": 3}},
+            "sites": {"here": {"url": "file:sites/here/"}, "bucket": {"url": "s3://b/p"}},
+            "transfers": [{"dataset": "d", "site": "here"}, {"layout": "l", "site": "bucket"}],
+            "training": {"t": run},
+            "evaluation": {"period": {"start": "2020-01-05", "end": "2020-01-06"}},
+        }
+    )
+
+
+def test_a_run_with_a_site_reads_and_follows_the_copy() -> None:
+    cfg = _config("here")
+    assert smk.dataset_copy(cfg, "t") == "sites/here/d.zarr"
+    assert smk.dataset_copy_records(cfg, "t") == [
+        "results/lineage/statistics/d.json",
+        "results/lineage/transfer/here/d.json",
+    ]
+    assert smk.site_location(cfg, "here", "d") == "file:sites/here/d.zarr"
+
+
+def test_a_run_without_a_site_reads_the_original() -> None:
+    cfg = _config(None)
+    assert smk.dataset_copy(cfg, "t") == "results/datasets/d.zarr"
+    assert smk.dataset_copy_records(cfg, "t") == ["results/lineage/statistics/d.json"]
+
+
+def test_stage_targets_and_their_parts() -> None:
+    cfg = _config(None)
+    assert smk.stages(cfg) == {
+        "dataset": ["d"],
+        "statistics": ["d"],
+        "rechunk": ["l"],
+        "transfer": ["here/d", "bucket/l"],
+        "train": ["t"],
+        "predict": ["t"],
+        "evaluate": ["t"],
+    }
+    assert smk.load_records(cfg, "d") == [f"results/lineage/load/d/part-{i}-of-2.json" for i in (1, 2)]
+    assert smk.layout_markers(cfg, "l")[-1] == "results/lineage/.pending/rechunk_part/l/part-3-of-3.done"
+    assert smk.transfer_source(cfg, "bucket", "l") == ("results/layouts/l.zarr", "results/lineage/rechunk/l.json")
+    assert smk.layout_source(cfg, "l") == "results/datasets/d.zarr"
+
+
+# What the Snakefile's parse runs: the config check (every recipe and its inputs), the load parts'
+# inputs, the digest param. None of it needs ecCodes, PyTorch, xarray or MLflow.
+PARSE = """
+import sys, yaml
+from wxpipe import smk
+cfg = smk.load_config(yaml.safe_load(open("config/config.yaml")), ["config/config.yaml"])
+for d in cfg.datasets:
+    smk.recipe_digest(cfg, d), smk.uses_demo(cfg, d)
+    [smk.part_inputs(cfg, d, p) for p in smk.part_names(cfg, d)]
+print(sorted(m for m in ("eccodes", "gribapi", "torch", "xarray", "mlflow") if m in sys.modules))
+"""
+
+
+def test_planning_imports_nothing_heavy() -> None:
+    res = subprocess.run([sys.executable, "-c", PARSE], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "[]"

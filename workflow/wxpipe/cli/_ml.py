@@ -1,0 +1,96 @@
+"""The model stages' commands: train (one process, or one rank per SLURM task), predict (in the engine's
+environment: the one place a model is loaded) and evaluate (forecasts files only: no engine imported)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from ..errors import WxpipeError
+from ._common import finish, record
+
+log = logging.getLogger("wxpipe")
+
+
+def _settings(text: str) -> dict[str, Any]:
+    """Settings as YAML/JSON text, or ``@file``."""
+    import yaml  # here: ~40 ms of import that `wxpipe copy` (a no-op rerun) does without
+
+    data = yaml.safe_load(Path(text[1:]).read_text() if text.startswith("@") else text)
+    if not isinstance(data, dict):
+        raise WxpipeError(f"settings must be a mapping, got {text[:60]!r}")
+    return data
+
+
+def _tags(args: argparse.Namespace) -> dict[str, str]:
+    from ..lineage import read_record
+
+    return {f"lineage.{read_record(p)['kind']}": read_record(p)["id"] for p in args.upstream}
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from ..config import TrainingConfig, params_of
+    from ..dataset import open_dataset
+    from ..lineage import describe_file
+    from ..train import distributed, train
+
+    cfg = TrainingConfig.model_validate(_settings(args.settings))
+    launch = distributed.srun_command(args.argv, args.ranks, args.cpus_per_rank)
+    if launch is not None:  # in a SLURM job: one rank per task
+        log.info("starting %d ranks: %s", args.ranks, " ".join(launch))
+        code = subprocess.call(launch, env={**os.environ, distributed.LAUNCHED: "1"})
+        if code:
+            raise WxpipeError(f"srun exited with status {code}; every rank's messages are above")
+        return
+    ctx = distributed.setup()
+    try:
+        ds = open_dataset(args.dataset)
+        tags = {**_tags(args), "dataset_uuid": ds.uuid}
+        res = train(ds, cfg, args.checkpoint, args.name, tags, ctx, threads=args.cpus_per_rank)
+    finally:
+        distributed.teardown(ctx)
+    if not ctx.leader:
+        return
+    finish(args, f"trained {args.name}: {json.dumps(res.metrics)}; mlflow run {res.run_id}", args.checkpoint)
+    record(
+        args,
+        "checkpoint",
+        [describe_file(args.checkpoint)],
+        params_of(cfg),
+        mlflow={"run_id": res.run_id, "experiment_id": res.experiment_id, "metrics": res.metrics},
+        distributed={"world_size": res.world_size, "parameters_sha256": res.parameters_sha256},
+    )
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # before any engine imports torch: the job's one setting
+    from ..config import EvaluationConfig, params_of
+    from ..dataset import open_dataset
+    from ..lineage import describe_tree, read_record
+    from ..predict import predict
+
+    cfg = EvaluationConfig.model_validate(_settings(args.settings))
+    ds = open_dataset(args.dataset)
+    checkpoints = [r["id"] for r in map(read_record, args.upstream) if r["kind"] == "checkpoint"]
+    fc = predict(ds, args.checkpoint, cfg, args.out, lineage=checkpoints[0] if checkpoints else None)
+    finish(args, f"{args.out}: {len(fc.init_dates)} forecasts of {args.checkpoint} on {ds.path}", args.out)
+    record(args, "forecasts", [describe_tree(args.out, uuid=ds.uuid)], params_of(cfg))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from ..config import EvaluationConfig, params_of
+    from ..dataset import open_dataset
+    from ..evaluate import evaluate
+    from ..lineage import describe_file
+
+    cfg = EvaluationConfig.model_validate(_settings(args.settings))
+    ds = open_dataset(args.dataset)
+    evaluate(ds, args.forecasts, cfg, args.out, {**_tags(args), "dataset_uuid": ds.uuid})
+    finish(args, f"{args.out}: scores of {args.forecasts} over {cfg.period.start} .. {cfg.period.end}", args.out)
+    outs = [describe_file(args.out / "scores.json"), describe_file(args.out / "scorecard.png")]
+    record(args, "evaluation", outs, params_of(cfg))
