@@ -19,7 +19,7 @@ from wxpipe.forecasts import Forecasts, initial_dates, open_forecasts
 from wxpipe.model import Forecaster, load, read_metadata
 from wxpipe.predict import predict
 from wxpipe.train import load_checkpoint
-from wxpipe.train.grid import forcings
+from wxpipe.train.features import forcings
 
 REPO = Path(__file__).resolve().parents[2]
 ZARR2_PYTHON = REPO / "bench/.venv-anemoi/bin/python"  # an environment with zarr-python 2, when built

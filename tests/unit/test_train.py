@@ -17,8 +17,8 @@ from wxpipe.grid import grid_fingerprint
 from wxpipe.model import ModelMetadata, Variable, read_metadata
 from wxpipe.samples import read_batch, sample_starts
 from wxpipe.tracking import flatten, redact, sqlite_path
-from wxpipe.train import Forecaster, Hyper, load_checkpoint, save_checkpoint, train
-from wxpipe.train.grid import FORCING_NAMES, forcings, neighbour_indices, neighbour_offsets, unit_vectors
+from wxpipe.train import Hyper, Network, load_checkpoint, save_checkpoint, train
+from wxpipe.train.features import FORCING_NAMES, forcings, neighbour_indices, neighbour_offsets, unit_vectors
 
 Grid = Callable[[int], tuple[np.ndarray, np.ndarray]]
 
@@ -130,7 +130,7 @@ def test_checkpoint_round_trip_predicts_the_same(tmp_path: Path, octahedral_grid
     nb = neighbour_indices(lat, lon, 5)
     hyper = Hyper(n_variables=2, n_points=len(lat), n_neighbours=5, hidden=8)
     torch.manual_seed(1)
-    model = Forecaster.build(
+    model = Network.build(
         hyper, nb, neighbour_offsets(lat, lon, nb), np.array([1.0, 2.0]), np.array([0.0, 3.0]), np.ones(2)
     )
     with torch.no_grad():

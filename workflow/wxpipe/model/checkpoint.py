@@ -22,7 +22,10 @@ def read_metadata(checkpoint: str | Path) -> ModelMetadata:
         with zipfile.ZipFile(checkpoint) as archive:
             names = [n for n in archive.namelist() if n.rsplit("/", 1)[-1] == METADATA_NAME]
             if not names:
-                raise WxpipeError(f"{checkpoint}: no {METADATA_NAME} in it; not a checkpoint a wxpipe engine wrote")
+                raise WxpipeError(
+                    f"{checkpoint}: no {METADATA_NAME} in it: not written by a wxpipe engine, or by a wxpipe older "
+                    "than its model interface (retrain it: `snakemake -R train`)"
+                )
             text = archive.read(names[0]).decode()
     except (OSError, zipfile.BadZipFile) as exc:
         raise WxpipeError(f"{checkpoint}: cannot read checkpoint ({exc})") from None

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from .checkpoint import Checkpoint, load_checkpoint, read_checkpoint, save_checkpoint
 from .loop import TrainResult, train
-from .model import Forecaster, Hyper
+from .model import Hyper, Network
 
 __all__ = [
     "Checkpoint",
-    "Forecaster",
     "Hyper",
+    "Network",
     "TrainResult",
     "load_checkpoint",
     "read_checkpoint",

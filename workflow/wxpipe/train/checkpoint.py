@@ -17,7 +17,7 @@ from ..errors import WxpipeError
 from ..fsutil import atomic_path
 from ..grid import grid_fingerprint
 from ..model import ModelMetadata, embed_metadata, read_metadata
-from .model import Forecaster, Hyper
+from .model import Hyper, Network
 
 CHECKPOINT_FORMAT = 2
 
@@ -26,14 +26,14 @@ CHECKPOINT_FORMAT = 2
 class Checkpoint:
     """A loaded checkpoint: the model in eval mode, what it is, and the grid it runs on."""
 
-    model: Forecaster
+    model: Network
     metadata: ModelMetadata
     latitudes: np.ndarray
     longitudes: np.ndarray
 
 
 def save_checkpoint(
-    path: Path, model: Forecaster, metadata: ModelMetadata, latitudes: np.ndarray, longitudes: np.ndarray
+    path: Path, model: Network, metadata: ModelMetadata, latitudes: np.ndarray, longitudes: np.ndarray
 ) -> Path:
     """Write the model, its grid coordinates (forcings need them) and ``metadata`` to ``path``."""
     path = Path(path)
@@ -61,14 +61,14 @@ def read_checkpoint(path: Path) -> Checkpoint:
         raise WxpipeError(f"{path}: cannot read checkpoint ({exc})") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise WxpipeError(f"{path}: not a checkpoint of the wxpipe engine (format {CHECKPOINT_FORMAT})")
-    model = Forecaster(Hyper.from_dict(payload["hyper"]))
+    model = Network(Hyper.from_dict(payload["hyper"]))
     model.load_state_dict(payload["model"])
     model.eval()
     lat, lon = payload["latitudes"].numpy(), payload["longitudes"].numpy()
     return Checkpoint(model, metadata, lat, lon)
 
 
-def load_checkpoint(path: Path) -> tuple[Forecaster, ModelMetadata]:
+def load_checkpoint(path: Path) -> tuple[Network, ModelMetadata]:
     """The model (in eval mode) and its metadata."""
     checkpoint = read_checkpoint(path)
     return checkpoint.model, checkpoint.metadata

@@ -16,17 +16,17 @@ from ..dataset import Dataset
 from ..grid import grid_fingerprint
 from ..model import ModelMetadata, Variable
 from .checkpoint import read_checkpoint
-from .grid import FORCING_NAMES, forcings
-from .model import Forecaster, safe_scale
+from .features import FORCING_NAMES, forcings
+from .model import Network, safe_scale
 
 ENGINE = "wxpipe"
 
 
 class WxpipeForecaster:
-    """A :class:`Forecaster` network on its grid, rolled forward one model step at a time on the CPU."""
+    """The :class:`Network` on its grid, rolled forward one model step at a time on the CPU."""
 
     def __init__(
-        self, network: Forecaster, metadata: ModelMetadata, latitudes: np.ndarray, longitudes: np.ndarray
+        self, network: Network, metadata: ModelMetadata, latitudes: np.ndarray, longitudes: np.ndarray
     ) -> None:
         if metadata.grid != grid_fingerprint(latitudes, longitudes) or network.hyper.n_points != metadata.points:
             raise ValueError("the network, its grid and its metadata disagree")

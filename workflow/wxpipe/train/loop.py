@@ -32,9 +32,9 @@ from ..samples import Batch, read_batch, sample_starts
 from . import distributed
 from .checkpoint import save_checkpoint
 from .data import evenly_spaced, prefetched, shuffled_batches, tendency_stdev
+from .features import forcings, neighbour_indices, neighbour_offsets
 from .forecaster import metadata
-from .grid import forcings, neighbour_indices, neighbour_offsets
-from .model import Forecaster, Hyper, safe_scale
+from .model import Hyper, Network, safe_scale
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ def _result(
     experiment: str,
     metrics: dict[str, float],
     checkpoint: Path,
-    model: Forecaster,
+    model: Network,
     ctx: distributed.Context,
 ) -> TrainResult:
     """The result of one rank; every rank logs its weights' fingerprint, which must agree across ranks."""
@@ -179,14 +179,14 @@ def _result(
     return TrainResult(run_id, experiment, metrics, checkpoint, ctx.rank, ctx.world_size, sha)
 
 
-def _build_model(dataset: Dataset, cfg: TrainingConfig, train_starts: np.ndarray) -> Forecaster:
+def _build_model(dataset: Dataset, cfg: TrainingConfig, train_starts: np.ndarray) -> Network:
     """A persistence-equivalent model on the dataset's grid, normalised by its statistics."""
     stats = dataset.statistics()
     mean = np.asarray(stats["mean"], dtype=np.float64)
     stdev = safe_scale(stats["stdev"])
     lat, lon = dataset.latitudes, dataset.longitudes
     neighbours = neighbour_indices(lat, lon, cfg.neighbours)
-    return Forecaster.build(
+    return Network.build(
         Hyper(len(dataset.variables), len(lat), cfg.neighbours, cfg.hidden),
         neighbours,
         neighbour_offsets(lat, lon, neighbours),
@@ -196,7 +196,7 @@ def _build_model(dataset: Dataset, cfg: TrainingConfig, train_starts: np.ndarray
     )
 
 
-def _params(cfg: TrainingConfig, dataset: Dataset, model: Forecaster, n_train: int, n_val: int) -> dict[str, str]:
+def _params(cfg: TrainingConfig, dataset: Dataset, model: Network, n_train: int, n_val: int) -> dict[str, str]:
     """The config, flattened, plus what the data turned out to be; the tracking URI without credentials."""
     params = tracking.flatten(params_of(cfg))
     params["mlflow.tracking_uri"] = tracking.redact(cfg.mlflow.tracking_uri)
@@ -214,7 +214,7 @@ def _params(cfg: TrainingConfig, dataset: Dataset, model: Forecaster, n_train: i
 
 
 def _fit(
-    model: Forecaster,
+    model: Network,
     dataset: Dataset,
     cfg: TrainingConfig,
     train_starts: np.ndarray,
@@ -287,7 +287,7 @@ def _fit(
 
 
 def _loss(
-    model: Forecaster,
+    model: Network,
     fields: np.ndarray,
     dates: np.ndarray,
     weights: torch.Tensor,
@@ -307,7 +307,7 @@ def _loss(
     return _weighted(pred - x1, model, weights, reduce)
 
 
-def _weighted(err: torch.Tensor, model: Forecaster, weights: torch.Tensor, reduce: str = "mean") -> torch.Tensor:
+def _weighted(err: torch.Tensor, model: Network, weights: torch.Tensor, reduce: str = "mean") -> torch.Tensor:
     squares = ((err / model.tendency) ** 2) * weights[None, :, None]
     if reduce == "sum":
         return squares.sum() / (squares.shape[1] * squares.shape[2])
@@ -316,7 +316,7 @@ def _weighted(err: torch.Tensor, model: Forecaster, weights: torch.Tensor, reduc
 
 @torch.no_grad()
 def _validate(
-    model: Forecaster,
+    model: Network,
     batches: list[Batch],
     weights: torch.Tensor,
     lat: np.ndarray,

@@ -15,12 +15,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .grid import N_FORCINGS
+from .features import N_FORCINGS
 
 
 @dataclass(frozen=True)
 class Hyper:
-    """What fixes the shapes of a :class:`Forecaster`; saved in checkpoints to rebuild it."""
+    """What fixes the shapes of a :class:`Network`; saved in checkpoints to rebuild it."""
 
     n_variables: int
     n_points: int
@@ -36,7 +36,7 @@ class Hyper:
         return cls(**{k: int(v) for k, v in d.items()})
 
 
-class Forecaster(nn.Module):
+class Network(nn.Module):
     """One step forward in normalised space; :meth:`normalise`/:meth:`denormalise` map physical units."""
 
     neighbours: torch.Tensor
@@ -76,7 +76,7 @@ class Forecaster(nn.Module):
         mean: np.ndarray,
         stdev: np.ndarray,
         tendency: np.ndarray,
-    ) -> Forecaster:
+    ) -> Network:
         """A fresh model on a grid; ``stdev`` and ``tendency`` of 0 are taken as 1 (constant fields)."""
         model = cls(hyper)
         model.neighbours.copy_(torch.as_tensor(neighbours, dtype=torch.long))
