@@ -1,4 +1,4 @@
-"""``python -m bench create|compat|statistics|rechunk|transfer|all``: benchmarks against anchors, in BENCHMARKS.md."""
+"""``python -m bench create|compat|statistics|rechunk|transfer|grid|all``: benchmarks against anchors."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     usage = (
-        "usage: python -m bench {create,compat,statistics,rechunk,transfer,all} [options]"
+        "usage: python -m bench {create,compat,statistics,rechunk,transfer,grid,all} [options]"
         "  (python -m bench create --help)"
     )
     if not args or args[0] in ("-h", "--help"):
@@ -37,14 +37,19 @@ def main(argv: list[str] | None = None) -> None:
         from . import transfer
 
         transfer.main(rest)
+    elif what == "grid":
+        from . import grid
+
+        grid.main(rest)
     elif what == "all":
-        from . import compat, create, rechunk, statistics, transfer
+        from . import compat, create, grid, rechunk, statistics, transfer
 
         create.main(rest)
         compat.main([])
         statistics.main([])
         rechunk.main([])
         transfer.main([])
+        grid.main([])
     else:
         sys.exit(usage)
 

@@ -1,13 +1,16 @@
 """The built-in model's view of a flattened grid: nearest neighbours, their offsets and time forcings.
 
-Everything here is plain numpy computed once per grid (or per batch of dates for forcings), so the
-model itself only gathers and multiplies. The grid may be regular lat-lon or reduced Gaussian: only
-the flattened ``latitudes``/``longitudes`` are used.
+Everything here is numpy (and a scipy KD-tree) computed once per grid, or per batch of dates for
+forcings, so the model itself only gathers and multiplies. The grid may be regular lat-lon or reduced
+Gaussian: only the flattened ``latitudes``/``longitudes`` are used.
 """
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
+from scipy.spatial import cKDTree
 
 FORCING_NAMES = ("sin_latitude", "cos_latitude", "sin_local_time", "cos_local_time", "sin_julian_day", "cos_julian_day")
 N_FORCINGS = len(FORCING_NAMES)
@@ -22,30 +25,74 @@ def unit_vectors(latitudes: np.ndarray, longitudes: np.ndarray) -> np.ndarray:
     return np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], axis=-1)
 
 
-def neighbour_indices(latitudes: np.ndarray, longitudes: np.ndarray, k: int, chunk: int = 512) -> np.ndarray:
+def neighbour_indices(
+    latitudes: np.ndarray, longitudes: np.ndarray, k: int, chunk: int = 512, workers: int | None = None
+) -> np.ndarray:
     """(values, k) indices of each point's ``k`` nearest points: itself first, the others by bearing.
 
+    Nearness is the float64 dot product of the unit vectors, summed elementwise so that every machine
+    ranks alike (a BLAS matmul rounds differently by CPU); equal dot products go to the lower index.
+    A KD-tree over the unit vectors (chord length grows with great-circle distance) proposes
+    candidates, so the search is O(n log n): seconds for N320 (542 080 points) instead of hours.
     Ordering the neighbours by bearing (clockwise from north) gives every point roughly the same
-    stencil, so a per-point MLP can tell upstream from downstream. Rows are computed ``chunk`` at a
-    time so memory stays at ``chunk * values`` floats rather than ``values**2``.
+    stencil, so a per-point MLP can tell upstream from downstream. Rows are ranked ``chunk`` at a
+    time; ``workers`` threads query the tree (default: the CPUs this process may use).
     """
     xyz = unit_vectors(latitudes, longitudes)
     n = len(xyz)
     if not 1 <= k <= n:
         raise ValueError(f"neighbours={k}: must be between 1 and the {n} grid points")
+    tree = cKDTree(xyz)
+    threads = workers if workers is not None else _cpus()
     out = np.empty((n, k), dtype=np.int64)
     for lo in range(0, n, chunk):
-        rows = np.arange(lo, min(lo + chunk, n))
-        near = xyz[rows] @ xyz.T
-        near[np.arange(len(rows)), rows] = np.inf  # the point itself always comes first
-        idx = np.argpartition(-near, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (len(rows), 1))
-        order = np.argsort(-np.take_along_axis(near, idx, axis=1), axis=1, kind="stable")
-        out[rows] = np.take_along_axis(idx, order, axis=1)
+        out[lo : lo + chunk] = _nearest(tree, xyz, np.arange(lo, min(lo + chunk, n)), k, threads)
     if k > 2:
         east, north = _local_offsets(xyz, out[:, 1:])
         by_bearing = np.argsort(np.arctan2(east, north), axis=1, kind="stable")
         out[:, 1:] = np.take_along_axis(out[:, 1:], by_bearing, axis=1)
     return out
+
+
+def _nearest(tree: cKDTree, xyz: np.ndarray, rows: np.ndarray, k: int, workers: int) -> np.ndarray:
+    """(rows, k) nearest points by dot product, self first, ties to the lower index.
+
+    The tree returns more candidates than needed; a row is settled once its last candidate is far
+    enough that no point outside could reach its ``k``-th dot product (with a margin far above
+    rounding), else it asks again for four times as many (rows of coincident points, e.g. poles).
+    """
+    n = len(xyz)
+    out = np.empty((len(rows), k), dtype=np.int64)
+    todo = np.arange(len(rows))
+    want = min(n, 2 * k + 4)
+    while len(todo):
+        dist, cand = tree.query(xyz[rows[todo]], want, workers=workers)
+        top, kth = _rank(xyz, rows[todo], cand.reshape(len(todo), want), k)
+        far = dist.reshape(len(todo), want)[:, -1] ** 2 * (1 - 1e-9) > 2 * (1 - kth) + 1e-14
+        done = far | (want == n)
+        out[todo[done]] = top[done]
+        todo = todo[~done]
+        want = min(n, 4 * want)
+    return out
+
+
+def _rank(xyz: np.ndarray, rows: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best of each row's candidates (self first, then dot product, then index) and the ``k``-th dot."""
+    cand = np.sort(cand, axis=1)
+    a, b = xyz[rows][:, None, :], xyz[cand]
+    dot = a[..., 0] * b[..., 0] + a[..., 1] * b[..., 1] + a[..., 2] * b[..., 2]
+    dot[cand == rows[:, None]] = np.inf
+    order = np.argsort(-dot, axis=1, kind="stable")[:, :k]
+    kth: np.ndarray = np.take_along_axis(dot, order[:, -1:], axis=1)[:, 0]
+    return np.take_along_axis(cand, order, axis=1), kth
+
+
+def _cpus() -> int:
+    """CPUs this process may run on (a SLURM job's share, not the node's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def neighbour_offsets(latitudes: np.ndarray, longitudes: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
