@@ -1,6 +1,9 @@
 # Training: a small PyTorch forecaster per configured run, logged to MLflow. A run with `site:` reads the
 # dataset's copy at that file: site (bring the code to the data) and follows the copy's record; evaluation
 # reads the same copy (smk.dataset_copy).
+# The training state beside the checkpoint (results/models/<run>/checkpoint.state/) is deliberately not an
+# output: Snakemake deletes the outputs of a failed job, and that state is what the rerun of a killed, stopped
+# (SIGTERM/SIGUSR1: exit 75) or failed job continues from.
 
 
 rule train_model:

@@ -9,7 +9,7 @@ import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import pydantic
 
@@ -160,7 +160,17 @@ class MlflowConfig(StrictModel):
 
 
 class TrainingConfig(StrictModel):
-    """A small forecaster: x(t+step) from x(t) and its grid neighbours, trained on one dataset."""
+    """A small forecaster: x(t+step) from x(t) and its grid neighbours, trained on one dataset.
+
+    steps, batch_size, learning_rate, checkpoint_every, site and mlflow are the schedule (how long, how
+    fast, from where and logged where): a run stopped part-way continues under new values of them. Every
+    other key (model, data, periods, seed) is the run's identity: a saved training state is continued
+    only under the same values.
+    """
+
+    SCHEDULE: ClassVar[frozenset[str]] = frozenset(
+        {"steps", "batch_size", "learning_rate", "checkpoint_every", "site", "mlflow"}
+    )
 
     dataset: Name
     site: Name | None = pydantic.Field(
@@ -168,9 +178,12 @@ class TrainingConfig(StrictModel):
     )
     train: Period
     validation: Period
-    steps: int = pydantic.Field(300, gt=0)
-    batch_size: int = pydantic.Field(4, gt=0)
-    learning_rate: float = pydantic.Field(1e-3, gt=0)
+    steps: int = pydantic.Field(300, gt=0, description="optimiser steps; raising it resumes a run and trains longer")
+    batch_size: int = pydantic.Field(4, gt=0, description="samples per rank and step")
+    learning_rate: float = pydantic.Field(1e-3, gt=0, description="peak of the cosine schedule over `steps`")
+    checkpoint_every: int = pydantic.Field(
+        100, gt=0, description="steps between saves of the training state a killed run resumes from"
+    )
     hidden: int = pydantic.Field(64, gt=0)
     neighbours: int = pydantic.Field(9, gt=0)
     seed: int = 0

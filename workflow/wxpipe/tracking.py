@@ -104,3 +104,41 @@ def set_tags(mlflow_client: Any, run_id: str, tags: Mapping[str, str]) -> None:
     items = [RunTag(k, str(v)) for k, v in tags.items()]
     for lo in range(0, len(items), MAX_PARAMS):
         mlflow_client.log_batch(run_id, tags=items[lo : lo + MAX_PARAMS])
+
+
+def reopen(mlflow_client: Any, run_id: str) -> bool:
+    """Set a run RUNNING again to continue it; False when it is gone (deleted, or not in this store)."""
+    if _active(mlflow_client, run_id) is None:
+        return False
+    mlflow_client.update_run(run_id, status="RUNNING")
+    return True
+
+
+def close_orphan(mlflow_client: Any, run_id: str) -> bool:
+    """Mark a run that a killed process left RUNNING as KILLED; True when it was such a run."""
+    run = _active(mlflow_client, run_id)
+    if run is None or run.info.status != "RUNNING":
+        return False
+    mlflow_client.set_terminated(run_id, status="KILLED")
+    return True
+
+
+def close_orphans(mlflow_client: Any, experiment: str, tags: Mapping[str, str]) -> list[str]:
+    """Mark KILLED the RUNNING runs of ``experiment`` that carry ``tags`` (runs of a process killed before
+    it recorded its run anywhere); their ids."""
+    found = mlflow_client.search_runs([experiment], filter_string="attributes.status = 'RUNNING'")
+    orphans = [r.info.run_id for r in found if all(r.data.tags.get(k) == v for k, v in tags.items())]
+    for run_id in orphans:
+        mlflow_client.set_terminated(run_id, status="KILLED")
+    return orphans
+
+
+def _active(mlflow_client: Any, run_id: str) -> Any:
+    """The run, or None when it is deleted or not in this store."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run = mlflow_client.get_run(run_id)
+    except MlflowException:
+        return None
+    return run if run.info.lifecycle_stage == "active" else None

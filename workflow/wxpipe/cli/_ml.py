@@ -37,13 +37,16 @@ def cmd_train(args: argparse.Namespace) -> None:
     from ..config import TrainingConfig, params_of
     from ..dataset import open_dataset
     from ..lineage import describe_file
-    from ..train import distributed, train
+    from ..train import EXIT_STOPPED, TrainingStopped, distributed, train
 
     cfg = TrainingConfig.model_validate(_settings(args.settings))
     launch = distributed.srun_command(args.argv, args.ranks, args.cpus_per_rank)
     if launch is not None:  # in a SLURM job: one rank per task
         log.info("starting %d ranks: %s", args.ranks, " ".join(launch))
         code = subprocess.call(launch, env={**os.environ, distributed.LAUNCHED: "1"})
+        if code == EXIT_STOPPED:
+            log.error("the ranks stopped on a signal with the training state saved: rerun to continue")
+            raise SystemExit(EXIT_STOPPED)
         if code:
             raise WxpipeError(f"srun exited with status {code}; every rank's messages are above")
         return
@@ -52,6 +55,9 @@ def cmd_train(args: argparse.Namespace) -> None:
         ds = open_dataset(args.dataset)
         tags = {**_tags(args), "dataset_uuid": ds.uuid}
         res = train(ds, cfg, args.checkpoint, args.name, tags, ctx, threads=args.cpus_per_rank)
+    except TrainingStopped as stopped:
+        log.error("%s", stopped)
+        raise SystemExit(EXIT_STOPPED) from None
     finally:
         distributed.teardown(ctx)
     if not ctx.leader:

@@ -14,16 +14,6 @@ from ..dataset import Dataset
 from ..samples import Batch, read_batch
 
 
-def shuffled_batches(starts: np.ndarray, batch_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
-    """Endless batches of start indices: each pass over the samples is a fresh permutation."""
-    if len(starts) == 0:
-        raise ValueError("no samples to draw batches from")
-    while True:
-        order = rng.permutation(starts)
-        for lo in range(0, len(order), batch_size):
-            yield order[lo : lo + batch_size]
-
-
 def prefetched(dataset: Dataset, starts: Iterator[np.ndarray], offsets: Sequence[int], count: int) -> Iterator[Batch]:
     """``count`` batches, each read in a background thread while the previous one is being used.
 
