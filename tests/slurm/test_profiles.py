@@ -276,7 +276,8 @@ def bad_submission(site: Site, case: str) -> tuple[list[str], str | None, str]:
         return ["--set-resources", "demo:qos=no_such_qos"], None, "Invalid qos specification"
     train = resources(site, "train_model")
     too_many = site.gpus + 1
-    gpu = f"demo:slurm_extra='--gpus-per-node={too_many}'" if "slurm_extra" in train else f"demo:gres=gpu:{too_many}"
+    lumi_style = "--gpus-per-node" in str(train.get("slurm_extra", ""))
+    gpu = f"demo:slurm_extra='--gpus-per-node={too_many}'" if lumi_style else f"demo:gres=gpu:{too_many}"
     return (
         ["--set-resources", f"demo:slurm_partition={train['slurm_partition']}", gpu],
         None,

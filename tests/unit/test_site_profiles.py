@@ -92,3 +92,12 @@ def test_gpus_only_for_training_and_evaluation_as_the_site_asks(site: str) -> No
     train = requests(site)["train_model"]
     assert train["tasks"] == gpus and train["mpi"] == "srun" and train["nodes"] == 1
     assert str(gpus) in str(train.get("gres", "")) + str(train.get("slurm_extra", ""))
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_training_gets_the_warning_signal_on_every_rank(site: str) -> None:
+    """SIGUSR1 before the time limit, sent to the job's steps (the srun ranks), not only the batch shell (B:)."""
+    extra = str(requests(site)["train_model"].get("slurm_extra", ""))
+    signal = re.search(r"--signal=(\S+)", extra)
+    assert signal is not None, extra
+    assert re.fullmatch(r"USR1@\d+", signal.group(1).strip("'")), signal.group(1)
