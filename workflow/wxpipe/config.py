@@ -155,8 +155,23 @@ class TransferConfig(StrictModel):
 
 
 class MlflowConfig(StrictModel):
-    tracking_uri: str = "sqlite:///results/mlflow.db"
+    """Where a run is logged. Credentials never go here (this slice reaches shell commands and records):
+    MLflow reads them from ``MLFLOW_TRACKING_USERNAME``/``_PASSWORD``/``_TOKEN`` in the job's environment."""
+
+    tracking_uri: str | None = pydantic.Field(
+        default=None,
+        description="default: the MLFLOW_TRACKING_URI environment variable, else sqlite:///results/mlflow.db",
+    )
     experiment: str = "wxpipe"
+
+    @pydantic.field_validator("tracking_uri")
+    @classmethod
+    def _no_credentials(cls, uri: str | None) -> str | None:
+        from .tracking import CREDENTIALS, has_credentials, redact
+
+        if uri is not None and has_credentials(uri):
+            raise ValueError(f"{redact(uri)} with user:password@ would reach shell commands and records; {CREDENTIALS}")
+        return uri
 
 
 class TrainingConfig(StrictModel):

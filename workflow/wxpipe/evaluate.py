@@ -170,12 +170,13 @@ def _log_to_mlflow(
         return
     from mlflow.exceptions import MlflowException
 
-    client = tracking.client(model.tracking_uri)
+    uri = tracking.resolve_uri(model.tracking_uri)
+    client = tracking.client(uri)
     run_id = model.run_id
     try:
         client.get_run(run_id)
-    except MlflowException as exc:
-        raise WxpipeError(f"MLflow run {run_id} of the model not found at {model.tracking_uri}: {exc}") from None
+    except MlflowException:
+        raise WxpipeError(f"MLflow run {run_id} of the model not found at {tracking.redact(uri)}") from None
     metrics = [
         (metric_name(kind, var, hours), values[j], 0)
         for kind, per_var in scores["rmse"].items()

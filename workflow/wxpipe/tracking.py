@@ -1,20 +1,37 @@
 """MLflow plumbing shared by training and evaluation (neither imports the other: this sits between them).
 
-A :class:`mlflow.tracking.MlflowClient` bound to the configured URI is used rather than the fluent
-API, so nothing depends on process-global state (an active run, a global tracking URI). With a
-sqlite store, artifacts go beside the database (``<db dir>/mlflow-artifacts``), never to ./mlruns.
+A :class:`mlflow.tracking.MlflowClient` bound to one URI is used rather than the fluent API, so nothing
+depends on process-global state (an active run, a global tracking URI). The URI is the config's, else
+``MLFLOW_TRACKING_URI``, else the embedded sqlite store (:func:`resolve_uri`); credentials come only from
+MLflow's own variables, so a URI holding them is refused and what is recorded is :func:`redact`-ed.
+
+With a sqlite store, artefacts go beside the database (``results/mlflow-artifacts`` for the default one),
+never to ./mlruns. MLflow 3 turns a relative ``artifact_location`` into an absolute ``file://`` URI against
+the working directory when the experiment is created, so the location is derived from the database's own
+path instead: the artefacts land beside it from whatever directory a job runs.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterable, Mapping
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from .errors import WxpipeError
+from .provenance import git_commit, git_dirty
+
 log = logging.getLogger(__name__)
 
+DEFAULT_URI = "sqlite:///results/mlflow.db"
+URI_VARIABLE = "MLFLOW_TRACKING_URI"
+CREDENTIALS = "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) in the environment"
+ANSWER_SECONDS = 5  # how long a tracking server has to answer the first request, which is not retried
 MAX_PARAMS = 100  # MLflow's limit per log_batch call
 MAX_METRICS = 1000
 
@@ -38,14 +55,77 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(uri[len(prefix) :].split("?", 1)[0])
 
 
+def resolve_uri(configured: str | None = None) -> str:
+    """The tracking URI: the config's, else ``MLFLOW_TRACKING_URI``, else the embedded sqlite store."""
+    if configured:
+        return configured
+    uri = os.environ.get(URI_VARIABLE) or DEFAULT_URI
+    if has_credentials(uri):
+        raise WxpipeError(f"{URI_VARIABLE} holds credentials ({redact(uri)} with user:password@): {CREDENTIALS}")
+    return uri
+
+
+def recorded_uri(configured: str | None = None) -> str:
+    """The resolved URI as states, params and checkpoints record it (never with credentials)."""
+    return redact(resolve_uri(configured))
+
+
+def has_credentials(uri: str) -> bool:
+    parts = urlsplit(uri)
+    return parts.username is not None or parts.password is not None
+
+
 def client(uri: str) -> Any:
-    """An MlflowClient for ``uri``; the sqlite file's folder is created first (MLflow does not)."""
+    """An MlflowClient for ``uri``; the sqlite file's folder is created first (MLflow does not), and a
+    server is asked once with no retries, so an unreachable one fails in seconds, not MLflow's minutes."""
     from mlflow.tracking import MlflowClient
 
     db = sqlite_path(uri)
     if db is not None:
         db.parent.mkdir(parents=True, exist_ok=True)
-    return MlflowClient(tracking_uri=uri)
+    mlflow_client = MlflowClient(tracking_uri=uri)
+    if urlsplit(uri).scheme in ("http", "https"):
+        check_server(mlflow_client, uri)
+    return mlflow_client
+
+
+def check_server(mlflow_client: Any, uri: str, seconds: int = ANSWER_SECONDS) -> None:
+    """Raise one line naming the (redacted) server when it does not answer within ``seconds``."""
+    quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": str(seconds)}
+    try:
+        with _environment(quick):
+            mlflow_client.search_experiments(max_results=1)
+    except Exception as exc:
+        raise WxpipeError(f"MLflow tracking server {redact(uri)}: {_reason(exc, seconds)}") from None
+
+
+def _reason(exc: BaseException, seconds: int) -> str:
+    """Why a request failed, in words that hold no credential (MLflow's own message repeats the URI)."""
+    import requests
+
+    chain: list[BaseException] = [exc]
+    while len(chain) < 20 and (inner := chain[-1].__cause__ or chain[-1].__context__) is not None:
+        chain.append(inner)
+    if isinstance(chain[-1], TimeoutError) or any(isinstance(e, requests.Timeout) for e in chain):
+        return f"no answer within {seconds} s"
+    if any(isinstance(e, requests.ConnectionError) for e in chain):
+        found = re.search(r"\[Errno -?\d+\][^\"')]*", str(chain[-1]))
+        return f"cannot connect ({found.group(0) if found else type(chain[-1]).__name__}); is the server up?"
+    return "answered with an error: " + re.sub(r"//[^/\s@]+@", "//", str(exc).splitlines()[0])[:300]
+
+
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def experiment_id(mlflow_client: Any, name: str, uri: str) -> str:
@@ -104,6 +184,35 @@ def set_tags(mlflow_client: Any, run_id: str, tags: Mapping[str, str]) -> None:
     items = [RunTag(k, str(v)) for k, v in tags.items()]
     for lo in range(0, len(items), MAX_PARAMS):
         mlflow_client.log_batch(run_id, tags=items[lo : lo + MAX_PARAMS])
+
+
+def source_tags() -> dict[str, str]:
+    """MLflow's source tags: the git commit wxpipe runs from and whether its tree has changes (no remote
+    URL: one may hold a token)."""
+    commit, dirty = git_commit(), git_dirty()
+    tags = {"mlflow.source.type": "LOCAL", "mlflow.source.name": "wxpipe train"}
+    if commit is not None:
+        tags["mlflow.source.git.commit"] = commit
+    if dirty is not None:
+        tags["wxpipe.git.dirty"] = str(dirty).lower()
+    return tags
+
+
+def log_dataset(
+    mlflow_client: Any, run_id: str, name: str, digest: str, source: str | Path, profile: Mapping[str, int]
+) -> None:
+    """Log a dataset as an MLflow dataset input used for training (digest: the dataset's uuid)."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    dataset = Dataset(
+        name=name,
+        digest=digest[:36],  # MLflow's column width; a uuid fits
+        source_type="local",
+        source=json.dumps({"uri": str(source)}),
+        profile=json.dumps(dict(profile)),
+    )
+    context = InputTag("mlflow.data.context", "training")
+    mlflow_client.log_inputs(run_id, datasets=[DatasetInput(dataset, tags=[context])])
 
 
 def reopen(mlflow_client: Any, run_id: str) -> bool:

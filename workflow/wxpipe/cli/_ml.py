@@ -37,6 +37,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     from ..config import TrainingConfig, params_of
     from ..dataset import open_dataset
     from ..lineage import describe_file
+    from ..tracking import recorded_uri
     from ..train import EXIT_STOPPED, TrainingStopped, distributed, train
 
     cfg = TrainingConfig.model_validate(_settings(args.settings))
@@ -68,7 +69,12 @@ def cmd_train(args: argparse.Namespace) -> None:
         "checkpoint",
         [describe_file(args.checkpoint)],
         params_of(cfg),
-        mlflow={"run_id": res.run_id, "experiment_id": res.experiment_id, "metrics": res.metrics},
+        mlflow={
+            "run_id": res.run_id,
+            "experiment_id": res.experiment_id,
+            "tracking_uri": recorded_uri(cfg.mlflow.tracking_uri),
+            "metrics": res.metrics,
+        },
         distributed={"world_size": res.world_size, "parameters_sha256": res.parameters_sha256},
     )
 

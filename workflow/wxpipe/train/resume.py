@@ -26,7 +26,7 @@ from pathlib import Path
 from ..config import TrainingConfig, params_of
 from ..dataset import Dataset
 from ..errors import WxpipeError
-from ..tracking import flatten, redact
+from ..tracking import flatten, recorded_uri
 from .model import Network
 from .state import TrainingState
 
@@ -46,7 +46,7 @@ class Settings:
     def of(cls, cfg: TrainingConfig, dataset: Dataset, model: Network) -> Settings:
         """Split ``cfg``; the identity also holds what the data made of the model (variables, normalisation)."""
         flat = flatten(params_of(cfg))
-        flat["mlflow.tracking_uri"] = redact(cfg.mlflow.tracking_uri)
+        flat["mlflow.tracking_uri"] = recorded_uri(cfg.mlflow.tracking_uri)
         schedule = {k: v for k, v in flat.items() if k.split(".", 1)[0] in TrainingConfig.SCHEDULE}
         identity = {k: v for k, v in flat.items() if k not in schedule}
         identity["data.variables"] = ",".join(dataset.variables)

@@ -82,7 +82,7 @@ def restore(run: Session, state: TrainingState) -> None:
 
 def open_run(run: Session, start: Start, tags: dict[str, str]) -> None:
     """Rank 0: carry out the start plan (move an old state aside) and open or continue the MLflow run."""
-    uri = run.cfg.mlflow.tracking_uri
+    uri = tracking.resolve_uri(run.cfg.mlflow.tracking_uri)
     run.client = tracking.client(uri)
     state, replaced, changes = start.state, start.replaced, start.changes
     if replaced is not None:
@@ -100,16 +100,28 @@ def open_run(run: Session, start: Start, tags: dict[str, str]) -> None:
                 run.client, state.run.run_id, {f"wxpipe.schedule.{k}": b for k, (_, b) in changes.items()}
             )
             return
-        log.warning("MLflow run %s of the state is gone from %s: continuing in a new run", state.run.run_id, uri)
+        log.warning(
+            "MLflow run %s of the state is gone from %s: continuing in a new run",
+            *(state.run.run_id, tracking.redact(uri)),
+        )
+    _new_run(run, tags, uri)
+
+
+def _new_run(run: Session, tags: dict[str, str], uri: str) -> None:
+    """Rank 0: a new MLflow run with the source tags, the config as params and the dataset as its input."""
+    assert run.client is not None
     experiment = tracking.experiment_id(run.client, run.cfg.mlflow.experiment, uri)
     mine = {"mlflow.runName": run.name, "wxpipe.state": str(run.folder)}
     for orphan in tracking.close_orphans(run.client, experiment, mine):
         log.info("marked MLflow run %s KILLED: killed before it saved a state", orphan)
-    run_tags = {"wxpipe.stage": "train", "wxpipe.dataset_uuid": run.data.dataset.uuid, **mine, **tags}
+    ds = run.data.dataset
+    run_tags = {"wxpipe.stage": "train", "wxpipe.dataset_uuid": ds.uuid, **tracking.source_tags(), **mine, **tags}
     run_id: str = run.client.create_run(experiment, run_name=run.name, tags=run_tags).info.run_id
     run.info = RunInfo(run.name, run_id, experiment)
     log.info("MLflow run %s (%s) in experiment %s at %s", run.name, run_id, experiment, tracking.redact(uri))
     tracking.log_params(run.client, run_id, _params(run))
+    shape = {"dates": len(ds.dates), "variables": len(ds.variables), "values": len(ds.latitudes)}
+    tracking.log_dataset(run.client, run_id, run.cfg.dataset, ds.uuid, ds.path.resolve(), shape)
 
 
 def _params(run: Session) -> dict[str, str]:
@@ -175,9 +187,10 @@ def finish(run: Session, checkpoint: Path) -> dict[str, float]:
         png = Path(tmp) / "loss_curve.png"
         loss_curve(h.train, h.validation, png, persistence=h.persistence, title=f"{run.name}: loss")
         run.client.log_artifact(info.run_id, str(png))
-    uri = tracking.redact(cfg.mlflow.tracking_uri)
+    uri = tracking.recorded_uri(cfg.mlflow.tracking_uri)
     ds = run.data.dataset
     save_checkpoint(checkpoint, run.model, metadata(ds, cfg.steps, info.run_id, uri), ds.latitudes, ds.longitudes)
+    run.client.log_artifact(info.run_id, str(checkpoint))
     log.info(
         "trained in %.1f s: val_loss %.4f, persistence %.4f; wrote %s",
         *(h.seconds, val_loss, h.persistence, checkpoint),
