@@ -14,6 +14,15 @@ from wxpipe.recipe import Recipe, load_recipe
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _edited(tmp_path: Path, source: str, old: str, new: str) -> Path:
+    """A copy of the project's ``source`` file (config or recipe) with ``old`` replaced by ``new``."""
+    text = (REPO / source).read_text()
+    assert old in text, old
+    bad = tmp_path / Path(source).name
+    bad.write_text(text.replace(old, new))
+    return bad
+
+
 def test_demo_config_and_recipe_are_valid() -> None:
     cfg = load_config(REPO / "config/config.yaml")
     assert "demo" in cfg.datasets
@@ -22,52 +31,35 @@ def test_demo_config_and_recipe_are_valid() -> None:
 
 
 def test_unknown_key_names_file_key_and_line(tmp_path: Path) -> None:
-    text = (
-        (REPO / "config/config.yaml")
-        .read_text()
-        .replace("    recipe: config/recipes/demo.yaml", "    recipe: config/recipes/demo.yaml\n    prats: 3")
-    )
-    bad = tmp_path / "config.yaml"
-    bad.write_text(text)
-    line = text.splitlines().index("    prats: 3") + 1
+    recipe = "    recipe: config/recipes/demo.yaml"
+    bad = _edited(tmp_path, "config/config.yaml", recipe, f"{recipe}\n    prats: 3")
+    line = bad.read_text().splitlines().index("    prats: 3") + 1
     with pytest.raises(WxpipeError) as err:
         load_config(bad)
     assert f"{bad}:{line}: datasets.demo.prats: unknown key" in str(err.value)
 
 
 def test_wrong_type_is_an_error(tmp_path: Path) -> None:
-    text = (REPO / "config/config.yaml").read_text().replace("steps: 300", "steps: many")
-    bad = tmp_path / "config.yaml"
-    bad.write_text(text)
+    bad = _edited(tmp_path, "config/config.yaml", "steps: 300", "steps: many")
     with pytest.raises(WxpipeError, match=r"training\.demo\.steps"):
         load_config(bad)
 
 
 def test_dangling_reference_is_an_error(tmp_path: Path) -> None:
-    text = (
-        (REPO / "config/config.yaml")
-        .read_text()
-        .replace("{dataset: demo, site: scratch}", "{dataset: demo, site: nowhere}")
-    )
-    bad = tmp_path / "config.yaml"
-    bad.write_text(text)
+    bad = _edited(tmp_path, "config/config.yaml", "{dataset: demo, site: scratch}", "{dataset: demo, site: nowhere}")
     with pytest.raises(WxpipeError, match="no site 'nowhere'"):
         load_config(bad)
 
 
 def test_recipe_dates_off_frequency(tmp_path: Path) -> None:
-    text = (REPO / "config/recipes/demo.yaml").read_text().replace("end: 2020-03-31T18:00", "end: 2020-03-31T19:00")
-    bad = tmp_path / "recipe.yaml"
-    bad.write_text(text)
+    bad = _edited(tmp_path, "config/recipes/demo.yaml", "end: 2020-03-31T18:00", "end: 2020-03-31T19:00")
     with pytest.raises(WxpipeError, match="not on the 6:00:00 frequency"):
         load_recipe(bad)
 
 
 def test_recipe_misspelled_source_key(tmp_path: Path) -> None:
-    text = (REPO / "config/recipes/demo.yaml").read_text().replace("levelist: [500, 850]", "levelst: [500, 850]")
-    bad = tmp_path / "recipe.yaml"
-    bad.write_text(text)
-    line = text.splitlines().index("        levelst: [500, 850]") + 1
+    bad = _edited(tmp_path, "config/recipes/demo.yaml", "levelist: [500, 850]", "levelst: [500, 850]")
+    line = bad.read_text().splitlines().index("        levelst: [500, 850]") + 1
     with pytest.raises(WxpipeError) as err:
         load_recipe(bad)
     assert f"{bad}:{line}: input.join.1.grib.levelst: unknown key" in str(err.value)
@@ -100,8 +92,6 @@ def test_models_reject_extra_keys() -> None:
 
 def test_training_threads_are_the_jobs_not_a_setting(tmp_path: Path) -> None:
     """One thread count per training job: the rule's threads (``--cpus-per-rank``), never a config key."""
-    text = (REPO / "config/config.yaml").read_text().replace("steps: 300", "steps: 300\n    threads: 4")
-    bad = tmp_path / "config.yaml"
-    bad.write_text(text)
+    bad = _edited(tmp_path, "config/config.yaml", "steps: 300", "steps: 300\n    threads: 4")
     with pytest.raises(WxpipeError, match=r"training\.demo\.threads: unknown key"):
         load_config(bad)
