@@ -10,6 +10,7 @@ import socket
 import sqlite3  # noqa: F401  # the system SQLite before ecCodes loads (see workflow/wxpipe/__init__.py)
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,3 +82,46 @@ def ssh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHServer]:
     _service(["sshd.sh", "start", str(folder), port], dict(os.environ), "sshd (apt-get install openssh-server rsync)")
     yield SSHServer("wxpipe-test", folder / "ssh_config")
     subprocess.run([str(SERVICES / "sshd.sh"), "stop", str(folder), port], check=False)
+
+
+@dataclass(frozen=True)
+class MlflowServer:
+    url: str
+    home: Path  # its sqlite store, artefacts and log
+    process: subprocess.Popen[bytes]
+
+    def ready(self) -> str:
+        """Its URL, once it answers (it starts while the test prepares the run)."""
+        import urllib.request
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"mlflow server exited with {self.process.returncode}:\n{self.log}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=1):
+                    return self.url
+            except OSError:
+                time.sleep(0.2)
+        pytest.fail(f"mlflow server did not answer at {self.url} within 60 s:\n{self.log}")
+
+    @property
+    def log(self) -> str:
+        return (self.home / "server.log").read_text()
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """``mlflow server`` on 127.0.0.1 with a sqlite store and proxied artefacts in a temporary folder."""
+    home = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    command = [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--backend-store-uri", f"sqlite:///{home}/mlflow.db", "--serve-artifacts"]
+    command += ["--artifacts-destination", str(home / "artifacts"), "--workers", "1"]
+    with open(home / "server.log", "w") as out:
+        proc = subprocess.Popen(command, cwd=home, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield MlflowServer(f"http://127.0.0.1:{port}", home, proc)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

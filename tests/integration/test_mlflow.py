@@ -11,14 +11,11 @@ import importlib.util
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -40,56 +37,7 @@ def _unit_helpers() -> ModuleType:
     return module
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass(frozen=True)
-class Server:
-    url: str
-    home: Path  # its sqlite store, artefacts and log
-    process: subprocess.Popen[bytes]
-
-    def ready(self) -> str:
-        """Its URL, once it answers (it starts while the test prepares the run)."""
-        import urllib.request
-
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"mlflow server exited with {self.process.returncode}:\n{self.log}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=1):
-                    return self.url
-            except OSError:
-                time.sleep(0.2)
-        pytest.fail(f"mlflow server did not answer at {self.url} within 60 s:\n{self.log}")
-
-    @property
-    def log(self) -> str:
-        return (self.home / "server.log").read_text()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """``mlflow server`` with a sqlite store and proxied artefacts in a temporary folder."""
-    home = tmp_path_factory.mktemp("mlflow-server")
-    port = _free_port()
-    command = [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--backend-store-uri", f"sqlite:///{home}/mlflow.db", "--serve-artifacts"]
-    command += ["--artifacts-destination", str(home / "artifacts"), "--workers", "1"]
-    with open(home / "server.log", "w") as out:
-        proc = subprocess.Popen(command, cwd=home, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        yield Server(f"http://127.0.0.1:{port}", home, proc)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-def test_training_on_a_server_logs_everything_and_no_credential(server: Server, tmp_path: Path) -> None:
+def test_training_on_a_server_logs_everything_and_no_credential(mlflow_server: Any, tmp_path: Path) -> None:
     from mlflow.tracking import MlflowClient
 
     helpers = _unit_helpers()
@@ -99,7 +47,7 @@ def test_training_on_a_server_logs_everything_and_no_credential(server: Server, 
     settings = params_of(helpers._training_config(project, steps=20, mlflow={"experiment": "server"}))
     assert settings["mlflow"]["tracking_uri"] is None  # from the environment
     secret = f"pw-{secrets.token_hex(16)}"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": server.ready(), "MLFLOW_TRACKING_USERNAME": "bob"}
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server.ready(), "MLFLOW_TRACKING_USERNAME": "bob"}
     env["MLFLOW_TRACKING_PASSWORD"] = secret
     checkpoint = Path("results/models/r/checkpoint.pt")
     command = [str(BIN / "wxpipe"), "train", str(dataset.path), str(checkpoint), "--name", "r"]
@@ -108,18 +56,18 @@ def test_training_on_a_server_logs_everything_and_no_credential(server: Server, 
     assert res.returncode == 0, res.stderr
     assert secret not in res.stdout + res.stderr
 
-    client = MlflowClient(server.url)
+    client = MlflowClient(mlflow_server.url)
     experiment = client.get_experiment_by_name("server")
     assert experiment is not None
     [run] = client.search_runs([experiment.experiment_id])
     assert run.info.status == "FINISHED"
     assert run.data.tags.get("mlflow.source.git.commit") == git_commit()
-    assert run.data.params["mlflow.tracking_uri"] == server.url
+    assert run.data.params["mlflow.tracking_uri"] == mlflow_server.url
     assert run.inputs is not None
     [used] = run.inputs.dataset_inputs
     assert (used.dataset.name, used.dataset.digest) == ("tiny", dataset.uuid)
     assert {"checkpoint.pt", "loss_curve.png"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
     logged = [*run.data.params.values(), *run.data.tags.values(), used.dataset.source, used.dataset.profile]
     assert not [value for value in logged if secret in str(value)]
-    for folder in (tmp_path, server.home):  # the project, and the server's store and artefacts
+    for folder in (tmp_path, mlflow_server.home):  # the project, and the server's store and artefacts
         assert not [f for f in folder.rglob("*") if f.is_file() and secret.encode() in f.read_bytes()]
