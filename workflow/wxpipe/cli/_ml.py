@@ -30,7 +30,7 @@ def _settings(text: str) -> dict[str, Any]:
 def _tags(args: argparse.Namespace) -> dict[str, str]:
     from ..lineage import read_record
 
-    return {f"lineage.{read_record(p)['kind']}": read_record(p)["id"] for p in args.upstream}
+    return {f"lineage.{r['kind']}": r["id"] for r in map(read_record, args.upstream)}
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -83,13 +83,12 @@ def cmd_predict(args: argparse.Namespace) -> None:
     os.environ["OMP_NUM_THREADS"] = str(args.threads)  # before any engine imports torch: the job's one setting
     from ..config import EvaluationConfig, params_of
     from ..dataset import open_dataset
-    from ..lineage import describe_tree, read_record
+    from ..lineage import describe_tree
     from ..predict import predict
 
     cfg = EvaluationConfig.model_validate(_settings(args.settings))
     ds = open_dataset(args.dataset)
-    checkpoints = [r["id"] for r in map(read_record, args.upstream) if r["kind"] == "checkpoint"]
-    fc = predict(ds, args.checkpoint, cfg, args.out, lineage=checkpoints[0] if checkpoints else None)
+    fc = predict(ds, args.checkpoint, cfg, args.out, lineage=_tags(args).get("lineage.checkpoint"))
     finish(args, f"{args.out}: {len(fc.init_dates)} forecasts of {args.checkpoint} on {ds.path}", args.out)
     record(args, "forecasts", [describe_tree(args.out, uuid=ds.uuid)], params_of(cfg))
 
