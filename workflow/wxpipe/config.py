@@ -174,6 +174,16 @@ class MlflowConfig(StrictModel):
         return uri
 
 
+class LoaderConfig(StrictModel):
+    """How training reads its samples: schedule keys (they change speed, never the batches drawn)."""
+
+    workers: int = pydantic.Field(4, gt=0, description="threads reading and decoding chunks, per rank")
+    prefetch: int = pydantic.Field(2, gt=0, description="batches read ahead of the optimiser step")
+    layout: Name | None = pydantic.Field(
+        None, description="read this layout of the dataset (chunks suited to the samples) instead of the dataset"
+    )
+
+
 class TrainingConfig(StrictModel):
     """A small forecaster: x(t+step) from x(t) and its grid neighbours, trained on one dataset.
 
@@ -184,7 +194,7 @@ class TrainingConfig(StrictModel):
     """
 
     SCHEDULE: ClassVar[frozenset[str]] = frozenset(
-        {"steps", "batch_size", "learning_rate", "checkpoint_every", "site", "mlflow"}
+        {"steps", "batch_size", "learning_rate", "checkpoint_every", "site", "mlflow", "loader"}
     )
 
     dataset: Name
@@ -203,6 +213,7 @@ class TrainingConfig(StrictModel):
     neighbours: int = pydantic.Field(9, gt=0)
     seed: int = 0
     mlflow: MlflowConfig = MlflowConfig()
+    loader: LoaderConfig = LoaderConfig()
 
 
 class EvaluationConfig(StrictModel):
