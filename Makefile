@@ -49,6 +49,26 @@ rulegraph: $(STAMP)
 clean:
 	rm -rf results .snakemake
 
+# The GPU check (bench/gpu_check.py): `make gpu-wheels` here, where PyPI is reachable, then `make gpu-check` on a
+# GPU machine without internet (carry .gpu-wheels/ there). GPU_SKIP is what is not carried: numpy (the machine's
+# torch brings it), matplotlib's family (without it training logs no loss-curve picture) and what mlflow-skinny
+# lists but never imports to log a run. `make test` runs the check's CPU dry run in the project's venv.
+GPU_WHEELS ?= .gpu-wheels
+GPU_PYTHON ?= 3.12
+GPU_SKIP := numpy matplotlib pillow fonttools kiwisolver contourpy cycler pyparsing cryptography cffi pycparser google_auth pyasn1 pyasn1_modules rsa
+GPU_PLATFORMS := $(foreach p,manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64,--platform $(p))
+
+.PHONY: gpu-wheels gpu-check
+gpu-wheels: $(STAMP)
+	rm -rf $(GPU_WHEELS)
+	$(BIN)/python -m pip download -q --only-binary=:all: --implementation cp --python-version $(GPU_PYTHON) \
+		$(GPU_PLATFORMS) -c requirements/constraints.txt -d $(GPU_WHEELS) -r requirements/gpu-check.txt
+	cd $(GPU_WHEELS) && for p in $(GPU_SKIP); do rm -f $$p-*.whl; done
+	du -sh $(GPU_WHEELS)
+
+gpu-check:
+	bash bench/gpu_check.sh
+
 .PHONY: bench compat
 bench: $(STAMP)
 	$(BIN)/python -m bench all

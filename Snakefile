@@ -74,7 +74,8 @@ for _stage, _keys in STAGES.items():
         name:
             _stage
         input:
-            [paths.pending(_stage, k) for k in _keys],
+            records=[paths.pending(_stage, k) for k in _keys],
+            waits=smk.stage_waits(CFG, _stage),
         output:
             [paths.record(_stage, k) for k in _keys],
         log:
@@ -87,7 +88,7 @@ for _stage, _keys in STAGES.items():
         conda:
             "envs/data.yaml"
         shell:
-            "wxpipe publish {input:q} --to {output:q} 2> {log:q}"
+            "wxpipe publish {input.records:q} --to {output:q} 2> {log:q}"
 
 
 include: "workflow/rules/demo.smk"
@@ -96,6 +97,7 @@ include: "workflow/rules/statistics.smk"
 include: "workflow/rules/rechunk.smk"
 include: "workflow/rules/transfer.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/mlflow.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/lineage.smk"
 

@@ -302,42 +302,31 @@ def test_unset_account_is_a_clear_error(site_run: Run, tmp_path: Path) -> None:
     assert "WXPIPE_ACCOUNT, which is not set" in res.stdout + res.stderr
 
 
+def _tiny_training(site_run: Run, tmp_path: Path, name: str, ranks: int, **settings: Any) -> str:
+    """``wxpipe train`` of the small config's tiny run on the site's small dataset, as its batch command."""
+    tiny = yaml.safe_load((SMALL / "small-config.yaml").read_text())["training"]["tiny"]
+    tiny.update(mlflow={"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "experiment": name}, **settings)
+    (tmp_path / "settings.json").write_text(json.dumps(tiny, default=lambda d: d.isoformat()))
+    return (
+        f"{BIN}/wxpipe train {site_run.work}/results/datasets/small.zarr {tmp_path}/ckpt.pt --name {name}"
+        f" --settings @{tmp_path}/settings.json --ranks {ranks} --lineage {tmp_path}/record.json"
+    )
+
+
+def _sbatch(site: Site, tmp_path: Path, cmd: str, *options: str) -> str:
+    """Submit ``cmd`` to the site's CPU partition; the job id (its output: ``tmp_path/job.log``)."""
+    cpu = resources(site, "load")
+    account = ["-A", site.account, "-p", cpu["slurm_partition"], *(["--qos", cpu["qos"]] if "qos" in cpu else [])]
+    args = ["sbatch", "--parsable", *account, *options, "--mem=4000", "-t", "10", "-o", f"{tmp_path}/job.log"]
+    return subprocess.run([*args, "--wrap", cmd], capture_output=True, text=True, check=True).stdout.strip()
+
+
 def test_two_rank_gloo_training_agrees(site_run: Run, tmp_path: Path) -> None:
     """A 2-task job: srun starts two ranks, gloo all-reduces their gradients, both end equal."""
     if site_run.site.name != SITES[0]:
         pytest.skip(f"one 2-rank run is enough; it runs on the {SITES[0]} cluster")
-    site = site_run.site
-    settings = yaml.safe_load((SMALL / "small-config.yaml").read_text())["training"]["tiny"]
-    settings.update(steps=12, mlflow={"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "experiment": "ddp"})
-    (tmp_path / "settings.json").write_text(json.dumps(settings, default=lambda d: d.isoformat()))
-    cmd = (
-        f"{BIN}/wxpipe train {site_run.work}/results/datasets/small.zarr {tmp_path}/ckpt.pt --name ddp"
-        f" --settings @{tmp_path}/settings.json --ranks 2 --lineage {tmp_path}/record.json"
-    )
-    cpu = resources(site, "load")
-    job = subprocess.run(
-        [
-            "sbatch",
-            "--parsable",
-            "-A",
-            site.account,
-            "-p",
-            cpu["slurm_partition"],
-            *(["--qos", cpu["qos"]] if "qos" in cpu else []),
-            "--ntasks=2",
-            "--cpus-per-task=1",
-            "--mem=4000",
-            "-t",
-            "10",
-            "-o",
-            f"{tmp_path}/job.log",
-            "--wrap",
-            cmd,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    cmd = _tiny_training(site_run, tmp_path, "ddp", 2, steps=12)
+    job = _sbatch(site_run.site, tmp_path, cmd, "--ntasks=2", "--cpus-per-task=1")
     state = wait_for_job(job, timeout=300)
     log = (tmp_path / "job.log").read_text()
     assert state == "COMPLETED", log[-4000:]
@@ -345,3 +334,53 @@ def test_two_rank_gloo_training_agrees(site_run: Run, tmp_path: Path) -> None:
     ranks = dict(re.findall(r"rank (\d)/2: parameters sha256 (\w+)", log))
     assert sorted(ranks) == ["0", "1"] and ranks["0"] == ranks["1"], log[-4000:]
     assert json.loads((tmp_path / "record.json").read_text())["distributed"]["world_size"] == 2
+
+
+def show_job(job: str) -> dict[str, str]:
+    """``scontrol show job`` as a dict of its Key=Value fields."""
+    out = subprocess.run(["scontrol", "-o", "show", "job", job], capture_output=True, text=True, check=True).stdout
+    return dict(field.split("=", 1) for field in out.split() if "=" in field)
+
+
+def _wait(what: str, ready: Callable[[], bool], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} after {timeout} s")
+        time.sleep(0.5)
+
+
+def test_training_goes_on_job_after_job(site_run: Run, tmp_path: Path) -> None:
+    """SIGUSR1 to the job's steps, as SLURM sends it before a time limit: twice the training saves its state
+    and requeues its job, which starts again under the same id and continues from that step, with no retry
+    spent; then it finishes in one MLflow run."""
+    if site_run.site.name != SITES[0]:
+        pytest.skip(f"one run is enough; it runs on the {SITES[0]} cluster")
+    from wxpipe.train.continuation import saved_step
+
+    steps = 3000
+    cmd = _tiny_training(site_run, tmp_path, "long", 1, steps=steps, checkpoint_every=20)
+    job = _sbatch(site_run.site, tmp_path, cmd, "--requeue", "--open-mode=append", "--cpus-per-task=1")
+    folder = tmp_path / "ckpt.state"
+    for restarts in (1, 2):
+        _wait("the job running", lambda: show_job(job).get("JobState") == "RUNNING")
+        before = saved_step(folder) or 0
+        _wait("a state saved by this start of the job", lambda: (saved_step(folder) or 0) > before)  # noqa: B023
+        assert (saved_step(folder) or 0) < steps, "training ended before the signal: raise steps"
+        subprocess.run(["scancel", "--signal=USR1", job], check=True)
+        # requeued: SLURM holds it cred_expire seconds (the test cluster's 10, not the default 120)
+        _wait("the job requeued", lambda: show_job(job).get("Restarts") == str(restarts))  # noqa: B023
+    state = wait_for_job(job, timeout=300)
+    log = (tmp_path / "job.log").read_text()
+    assert state == "COMPLETED", log[-4000:]
+    assert log.count("requeueing the job to continue") == 2, log[-6000:]
+    resumed = [int(s) for s in re.findall(r"resuming long at step (\d+) of", log)]
+    assert len(resumed) == 2 and 0 < resumed[0] < resumed[1] < steps, log[-6000:]
+    assert saved_step(folder) == steps and (tmp_path / "ckpt.pt").exists()
+    record = json.loads((tmp_path / "record.json").read_text())
+    from mlflow.tracking import MlflowClient
+
+    runs = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").search_runs(
+        [record["mlflow"]["experiment_id"]], run_view_type=3
+    )
+    assert [(r.info.run_id, r.info.status) for r in runs] == [(record["mlflow"]["run_id"], "FINISHED")]

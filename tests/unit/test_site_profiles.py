@@ -101,3 +101,5 @@ def test_training_gets_the_warning_signal_on_every_rank(site: str) -> None:
     signal = re.search(r"--signal=(\S+)", extra)
     assert signal is not None, extra
     assert re.fullmatch(r"USR1@\d+", signal.group(1).strip("'")), signal.group(1)
+    # the stopped job requeues itself to go on (wxpipe.train.continuation): it must be requeueable
+    assert "--requeue" in extra.strip("'").split(), extra

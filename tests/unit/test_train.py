@@ -117,9 +117,11 @@ def test_checkpoint_holds_what_prediction_needs(trained: Any) -> None:
     assert all(v.role == "forcing" for v in meta.variables if v.computed)
     assert (meta.grid, meta.points) == (grid_fingerprint(ds.latitudes, ds.longitudes), len(ds.latitudes))
     assert (meta.frequency, meta.input_steps, meta.training_step) == (ds.frequency, 1, trained.cfg.steps)
+    assert (model.hyper.input_steps, model.hyper.forcing, model.hyper.diagnostic) == (1, (), ())
+    assert {v.normaliser for v in meta.variables if not v.computed} == {"mean-std"}
     mean = [v.mean for v in meta.variables if not v.computed]
     np.testing.assert_allclose(mean, ds.statistics()["mean"])
-    np.testing.assert_allclose(model.mean.numpy(), ds.statistics()["mean"], rtol=1e-6)
+    np.testing.assert_allclose(model.shift.numpy(), ds.statistics()["mean"], rtol=1e-6)  # mean-std by default
     expect = neighbour_indices(ds.latitudes, ds.longitudes, trained.cfg.neighbours)
     np.testing.assert_array_equal(model.neighbours.numpy(), expect)
     assert not model.training
@@ -147,7 +149,7 @@ def test_checkpoint_round_trip_predicts_the_same(tmp_path: Path, octahedral_grid
     path = save_checkpoint(tmp_path / "sub" / "m.ckpt", model, meta, lat, lon)
     loaded, loaded_meta = load_checkpoint(path)
     assert loaded.hyper == hyper and loaded_meta == meta
-    assert float(loaded.stdev[0]) == 1.0  # a zero stdev is guarded
+    assert float(loaded.scale[0]) == 1.0  # a zero scale is guarded
     x = torch.randn(3, len(lat), 2)
     f = torch.from_numpy(forcings(np.array(["2020-01-01T06"] * 3, dtype="datetime64[s]"), lat, lon))
     with torch.no_grad():

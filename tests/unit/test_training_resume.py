@@ -24,7 +24,7 @@ from wxpipe.errors import WxpipeError
 from wxpipe.tracking import experiment_id
 from wxpipe.train import EXIT_STOPPED, load_checkpoint, state_folder, train
 from wxpipe.train.order import Position, batches
-from wxpipe.train.resume import Settings, plan_start
+from wxpipe.train.resume import Settings, plan_start, seed_weights
 from wxpipe.train.state import History, RunInfo, TrainingState, load_state
 
 STEPS = 30
@@ -196,6 +196,47 @@ def test_an_identity_change_is_refused_naming_the_key(
     assert [r.info.status for r in _runs(config())] == ["KILLED"]
 
 
+def test_an_identity_change_forks_when_asked(
+    tiny_dataset: Dataset,
+    config: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    checkpoint = tmp_path / "checkpoint.pt"
+    parent = _stopped(tiny_dataset, config(), checkpoint, 5, signal.SIGUSR1, monkeypatch)
+    with caplog.at_level(logging.INFO):
+        child = train(tiny_dataset, config(seed=3, steps=10, fork=True), checkpoint, "r", {})
+    assert f"forking r from step 5 of MLflow run {parent.run.run_id}: every weight" in caplog.text
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith("checkpoint.state.")]
+    assert len(aside) == 1 and (moved := load_state(aside[0])) is not None and moved.step == 5
+    now = load_state(state_folder(checkpoint))
+    assert now is not None and now.run.run_id == child.run_id != parent.run.run_id and now.step == 10
+    tags = MlflowClient(config().mlflow.tracking_uri).get_run(child.run_id).data.tags
+    assert (tags["wxpipe.forked_from"], tags["wxpipe.forked_at_step"]) == (parent.run.run_id, "5")
+    statuses = {r.info.run_id: r.info.status for r in _runs(config())}
+    assert statuses == {parent.run.run_id: "KILLED", child.run_id: "FINISHED"}
+
+
+def test_a_fork_starts_from_the_weights_that_fit() -> None:
+    torch.manual_seed(0)
+    old, new = (
+        torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Linear(8, 2)),
+        torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Linear(8, 3)),
+    )
+    parent = _state(10)
+    parent = TrainingState(
+        *(parent.run, parent.dataset_uuid, parent.identity, parent.schedule, 10, Position(), 1),
+        *(old.state_dict(), {}, [], History()),
+    )
+    left = seed_weights(new, parent)  # type: ignore[arg-type]
+    assert left == ["1.weight", "1.bias"]
+    assert torch.equal(new[0].weight, old[0].weight) and torch.equal(new[0].bias, old[0].bias)
+    assert not torch.equal(new[1].weight[:2], old[1].weight)
+
+
 def test_a_signal_before_the_first_step_stops_at_once(
     tiny_dataset: Dataset, config: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -272,8 +313,10 @@ def test_plan_start_rules(tmp_path: Path) -> None:
     # a run in progress continues under any schedule, and refuses an identity change or a step it passed
     go_on = plan_start(running, folder, "u", _settings(steps=40, lr="0.2"))
     assert go_on.state is running and go_on.changes == {"learning_rate": ("0.1", "0.2"), "steps": ("30", "40")}
-    with pytest.raises(WxpipeError, match="hidden 32 -> 64"):
+    with pytest.raises(WxpipeError, match="hidden 32 -> 64; set fork: true"):
         plan_start(running, folder, "u", _settings(hidden="64"))
+    forked = plan_start(running, folder, "u", _settings(hidden="64"), fork=True)
+    assert forked.fork and forked.state is None and forked.replaced is running and "forked: hidden" in forked.reason
     with pytest.raises(WxpipeError, match="past steps: 5"):
         plan_start(running, folder, "u", _settings(steps=5))
     # a finished run trains longer, or writes its checkpoint again; any other change is a new model
@@ -281,7 +324,10 @@ def test_plan_start_rules(tmp_path: Path) -> None:
     assert plan_start(finished, folder, "u", _settings()).state is finished
     for other in (_settings(lr="0.2"), _settings(hidden="64"), _settings(steps=20)):
         fresh = plan_start(finished, folder, "u", other)
-        assert fresh.state is None and fresh.replaced is finished
+        assert fresh.state is None and fresh.replaced is finished and not fresh.fork
+    # asked to fork, an identity change starts from the finished run's weights; a schedule change does not
+    assert plan_start(finished, folder, "u", _settings(hidden="64"), fork=True).fork
+    assert not plan_start(finished, folder, "u", _settings(lr="0.2"), fork=True).fork
     # another build of the dataset: afresh, whatever the rest
     rebuilt = plan_start(running, folder, "v", _settings(hidden="64"))
     assert rebuilt.state is None and rebuilt.replaced is running and "uuid u -> v" in rebuilt.reason

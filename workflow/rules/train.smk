@@ -1,6 +1,7 @@
 # Training: a small PyTorch forecaster per configured run, logged to MLflow. A run with `site:` reads the
 # dataset's copy at that file: site (bring the code to the data) and follows the copy's record; evaluation
-# reads the same copy (smk.dataset_copy).
+# reads the same copy (smk.dataset_copy). A run with `loader.layout` trains from that layout instead (its
+# copy at the site when one is transferred there: smk.training_source); evaluation still reads the dataset.
 # The training state beside the checkpoint (results/models/<run>/checkpoint.state/) is deliberately not an
 # output: Snakemake deletes the outputs of a failed job, and that state is what the rerun of a killed, stopped
 # (SIGTERM/SIGUSR1: exit 75) or failed job continues from.
@@ -8,12 +9,12 @@
 
 rule train_model:
     input:
-        dataset=lambda w: smk.dataset_copy_records(CFG, w.run),
+        dataset=lambda w: smk.training_source_records(CFG, w.run),
     output:
         checkpoint=paths.model("{run}"),
         record=temp(paths.pending("train", "{run}")),
     params:
-        dataset=lambda w: smk.dataset_copy(CFG, w.run),
+        dataset=lambda w: smk.training_source(CFG, w.run),
         settings=lambda w: smk.settings(CFG, "training", w.run),
     threads: 2
     log:

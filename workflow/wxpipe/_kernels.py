@@ -1,4 +1,5 @@
-"""Compiled inner loops (numba) for the passes numpy makes too many trips over memory for.
+"""Compiled inner loops (numba) for the passes numpy makes too many trips over memory for: the statistics
+pass's shifted sums and the loader's NaN check (imported lazily by both, so training runs without numba).
 
 The sums of shifted values and of their squares are the statistics pass's hot loop: in numpy it is
 a float32 -> float64 subtraction into a temporary, then a sum and a dot product over it (three trips
@@ -47,3 +48,13 @@ def warm() -> None:
     cache), which the first call pays otherwise."""
     for dtype in (np.float32, np.float64):
         shifted_sums(np.zeros((1, 1), dtype), np.zeros(1))
+
+
+@numba.njit(nogil=True, cache=True, fastmath={"reassoc"})
+def all_finite(x: np.ndarray) -> bool:  # pragma: no cover - compiled
+    """No NaN or infinity in the 1-D ``x``: x - x is 0 but for those; one vectorised pass, without the
+    temporary array of ``np.isfinite(x).all()`` (twice as slow on a decoded date)."""
+    acc = x.dtype.type(0)
+    for i in range(x.size):
+        acc += x[i] - x[i]
+    return bool(acc == 0)

@@ -14,6 +14,10 @@ from typing import Any, ClassVar, Literal
 import pydantic
 
 from ._strict import Frequency, Name, Period, StrictModel
+from ._training import LossWeightsConfig as LossWeightsConfig
+from ._training import NormaliserConfig as NormaliserConfig
+from ._training import RolloutConfig as RolloutConfig
+from ._training import VariablesConfig as VariablesConfig
 from .errors import WxpipeError, validation_error
 from .yamlio import Location, load_with_lines
 
@@ -163,6 +167,11 @@ class MlflowConfig(StrictModel):
         description="default: the MLFLOW_TRACKING_URI environment variable, else sqlite:///results/mlflow.db",
     )
     experiment: str = "wxpipe"
+    mode: Literal["online", "offline", "fallback"] = pydantic.Field(
+        "online",
+        description="offline: log to a store beside the model (compute nodes without internet), copied to the "
+        "server by the sync_mlflow rule after the job; fallback: online when the server answers, else offline",
+    )
 
     @pydantic.field_validator("tracking_uri")
     @classmethod
@@ -180,21 +189,26 @@ class LoaderConfig(StrictModel):
     workers: int = pydantic.Field(4, gt=0, description="threads reading and decoding chunks, per rank")
     prefetch: int = pydantic.Field(2, gt=0, description="batches read ahead of the optimiser step")
     layout: Name | None = pydantic.Field(
-        None, description="read this layout of the dataset (chunks suited to the samples) instead of the dataset"
+        None,
+        description="read this layout of the run's dataset (chunks suited to the samples) instead of the dataset:"
+        " its copy at the run's site when a transfer puts it there; predict and evaluate still read the dataset",
     )
 
 
 class TrainingConfig(StrictModel):
-    """A small forecaster: x(t+step) from x(t) and its grid neighbours, trained on one dataset.
+    """A forecaster: x(t+step) from k past states of x and their grid neighbours, trained on one dataset.
 
-    steps, batch_size, learning_rate, checkpoint_every, site and mlflow are the schedule (how long, how
-    fast, from where and logged where): a run stopped part-way continues under new values of them. Every
-    other key (model, data, periods, seed) is the run's identity: a saved training state is continued
-    only under the same values.
+    The schedule keys (``SCHEDULE``: how long, how fast, how exactly, from where and logged where) may
+    change between a run stopped part-way and its rerun, which continues under the new values. Every
+    other key (model, variables, normaliser, loss weights, multistep_input, rollout, data, periods,
+    seed) is the run's identity: a saved training state is continued only under the same values.
     """
 
     SCHEDULE: ClassVar[frozenset[str]] = frozenset(
-        {"steps", "batch_size", "learning_rate", "checkpoint_every", "site", "mlflow", "loader"}
+        {
+            *("steps", "batch_size", "learning_rate", "warmup", "min_learning_rate", "weight_decay"),
+            *("gradient_clip", "accumulate", "precision", "checkpoint_every", "site", "mlflow", "loader", "fork"),
+        }
     )
 
     dataset: Name
@@ -204,16 +218,46 @@ class TrainingConfig(StrictModel):
     train: Period
     validation: Period
     steps: int = pydantic.Field(300, gt=0, description="optimiser steps; raising it resumes a run and trains longer")
-    batch_size: int = pydantic.Field(4, gt=0, description="samples per rank and step")
-    learning_rate: float = pydantic.Field(1e-3, gt=0, description="peak of the cosine schedule over `steps`")
+    batch_size: int = pydantic.Field(4, gt=0, description="samples per rank and micro-batch")
+    accumulate: int = pydantic.Field(
+        1, gt=0, description="micro-batches per optimiser step (gradient accumulation): batch_size x accumulate x ranks"
+    )
+    learning_rate: float = pydantic.Field(1e-3, gt=0, description="peak of the schedule: after warmup, cosine decay")
+    warmup: int = pydantic.Field(0, ge=0, description="steps of linear warmup from 0 to learning_rate")
+    min_learning_rate: float | None = pydantic.Field(
+        None, ge=0, description="the rate the cosine decays to at the last step; default learning_rate / 10"
+    )
+    weight_decay: float = pydantic.Field(0.0, ge=0, description="AdamW's decoupled weight decay")
+    gradient_clip: float | None = pydantic.Field(
+        None, gt=0, description="clip the gradients' global norm to this (none: no clipping)"
+    )
+    precision: Literal["fp32", "bf16"] = pydantic.Field(
+        "fp32", description="bf16: the forward pass under bfloat16 autocast (weights and optimiser stay fp32)"
+    )
     checkpoint_every: int = pydantic.Field(
         100, gt=0, description="steps between saves of the training state a killed run resumes from"
     )
-    hidden: int = pydantic.Field(64, gt=0)
+    variables: VariablesConfig = VariablesConfig.model_validate({})
+    multistep_input: int = pydantic.Field(1, gt=0, description="past states the model reads (k): t-k+1 .. t")
+    rollout: RolloutConfig = RolloutConfig.model_validate({})
+    normaliser: NormaliserConfig = NormaliserConfig()
+    loss_weights: LossWeightsConfig = LossWeightsConfig()
+    hidden: int = pydantic.Field(64, gt=0, description="width of the MLP's hidden layers")
+    layers: int = pydantic.Field(2, gt=0, description="hidden layers of the MLP (its depth)")
     neighbours: int = pydantic.Field(9, gt=0)
     seed: int = 0
-    mlflow: MlflowConfig = MlflowConfig()
-    loader: LoaderConfig = LoaderConfig()
+    fork: bool = pydantic.Field(
+        False,
+        description="when an identity key changed since the saved state: train a new run (a fork) starting from "
+        "the state's weights where they fit, rather than refusing",
+    )
+    mlflow: MlflowConfig = MlflowConfig.model_validate({})
+    loader: LoaderConfig = LoaderConfig.model_validate({})
+
+    @property
+    def offsets(self) -> tuple[int, ...]:
+        """The dates a sample reads, relative to its start: the k inputs and every rollout target."""
+        return tuple(range(1 - self.multistep_input, self.rollout.max + 1))
 
 
 class EvaluationConfig(StrictModel):
@@ -254,6 +298,12 @@ class Config(StrictModel):
                     raise ValueError(f"training.{name}.site: {run.site!r} is not a file: site in sites")
                 if not any(t.dataset == run.dataset and t.site == run.site for t in self.transfers):
                     raise ValueError(f"training.{name}.site: no transfer of dataset {run.dataset!r} to {run.site!r}")
+            lay = run.loader.layout
+            if lay is not None and lay not in self.layouts:
+                raise ValueError(f"training.{name}.loader.layout: no layout {lay!r}")
+            if lay is not None and self.layouts[lay].dataset != run.dataset:
+                of = self.layouts[lay].dataset
+                raise ValueError(f"training.{name}.loader.layout: {lay!r} is a layout of {of!r}, not {run.dataset!r}")
         if self.training and self.evaluation is None:
             raise ValueError("training runs need an evaluation section")
         return self

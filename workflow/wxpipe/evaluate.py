@@ -170,9 +170,9 @@ def _log_to_mlflow(
         return
     from mlflow.exceptions import MlflowException
 
-    uri = tracking.resolve_uri(model.tracking_uri)
+    # an offline run's scores go to its copy on the server once `wxpipe mlflow-sync` made one
+    uri, run_id = tracking.synced(tracking.resolve_uri(model.tracking_uri), model.run_id)
     client = tracking.client(uri)
-    run_id = model.run_id
     try:
         client.get_run(run_id)
     except MlflowException:

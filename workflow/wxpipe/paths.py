@@ -43,6 +43,15 @@ def model(run: str) -> str:
     return f"{RESULTS}/models/{run}/checkpoint.pt"
 
 
+OFFLINE_STORE = "mlflow/mlflow.db"  # in the folder of a run's checkpoint
+
+
+def offline_store(run: str) -> str:
+    """A run's offline MLflow store (sqlite, its artefacts in ``artifacts/`` beside it), beside its checkpoint:
+    what training logs to on a compute node and ``wxpipe mlflow-sync`` copies to the tracking server."""
+    return f"{RESULTS}/models/{run}/{OFFLINE_STORE}"
+
+
 def forecasts(run: str) -> str:
     """A run's forecasts over the evaluation period (Zarr v2): what ``predict`` writes and evaluation scores."""
     return f"{RESULTS}/forecasts/{run}.zarr"

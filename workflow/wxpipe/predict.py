@@ -3,7 +3,7 @@
 This is the one place a model is loaded (:func:`wxpipe.model.load`), so it runs in the environment of
 the engine that trained it; what it writes (:mod:`wxpipe.forecasts`) is all the evaluation needs.
 The initial dates are those the evaluation scores: in the period, with the input window and every
-verifying date present in the dataset.
+verifying date present in the dataset (for a model with forcings, every date up to the last lead).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from . import forecasts
 from .config import EvaluationConfig
 from .dataset import Dataset
 from .errors import WxpipeError
-from .model import Forecaster, load
+from .model import Forecaster, ModelMetadata, load
 from .progress import progress
 from .samples import read_batch
 
@@ -33,17 +33,20 @@ def predict(
 ) -> forecasts.Forecasts:
     """Forecast ``cfg.leads`` from each initial date in ``cfg.period``; write the forecasts file ``out``.
 
-    ``lineage`` is the checkpoint's lineage id, recorded in the file's model metadata.
+    ``lineage`` is the checkpoint's lineage id, recorded in the file's model metadata. A model with
+    forcings is given them from the dataset at every valid time, so those dates must be present too.
     """
     checkpoint, out = Path(checkpoint), Path(out)
     model = load(checkpoint)
     meta = model.metadata if lineage is None else dataclasses.replace(model.metadata, lineage=lineage)
-    forecasts.check_dataset(checkpoint, meta.inputs, meta.grid, meta.frequency, dataset)
+    forecasts.check_dataset(checkpoint, dataset.variables, meta.grid, meta.frequency, dataset)
+    check_variables(checkpoint, meta, dataset.variables)
     leads = forecasts.lead_steps(cfg.leads)
-    starts = forecasts.initial_dates(dataset, cfg.period, leads, meta.input_steps)
+    ahead = list(range(1, leads[-1] + 1)) if meta.forcings else leads
+    starts = forecasts.initial_dates(dataset, cfg.period, ahead, meta.input_steps)
     log.info("%s: %d forecasts to +%d steps with %s", dataset.path, len(starts), leads[-1], checkpoint)
     header = forecasts.Header(
-        variables=meta.outputs,
+        variables=list(dataset.variables),
         leads=leads,
         members=1,
         latitudes=dataset.latitudes,
@@ -54,34 +57,52 @@ def predict(
         dataset_path=str(dataset.path),
         checkpoint=str(checkpoint),
     )
-    window = list(range(1 - meta.input_steps, 1))
+    offsets = [*range(1 - meta.input_steps, 1), *(ahead if meta.forcings else [])]
     bar = progress(total=len(starts), desc="predict", unit="forecast")
     with forecasts.create(out, header, len(starts)) as writer:
         for lo in range(0, len(starts), BATCH):
-            batch = read_batch(dataset, starts[lo : lo + BATCH], window)
-            bar.update(len(starts[lo : lo + BATCH]))
+            batch = read_batch(dataset, starts[lo : lo + BATCH], offsets, drop_nan=False)
+            bar.update(len(batch.starts))
             if len(batch.starts) > 0:
-                writer.append(batch.dates, rollout(model, batch.fields, batch.dates, window, leads, dataset))
+                writer.append(batch.dates, rollout(model, batch.fields, batch.dates, leads, dataset))
     bar.close()
     log.info("wrote %s: %d forecasts", out, writer.count)
     return forecasts.open_forecasts(out)
 
 
+def check_variables(source: str | Path, meta: ModelMetadata, variables: Sequence[str]) -> None:
+    """Refuse a dataset that lacks a variable the model reads, or has one it neither predicts nor reads
+    as a forcing (the forecasts file holds every dataset variable)."""
+    lacking = [v for v in (*meta.inputs, *meta.outputs) if v not in variables]
+    unknown = [v for v in variables if v not in meta.outputs and v not in meta.forcings]
+    if lacking or unknown:
+        raise WxpipeError(
+            f"{source}: made for inputs {meta.inputs} and outputs {meta.outputs}; the dataset's variables are "
+            f"{list(variables)}"
+        )
+
+
 def rollout(
-    model: Forecaster,
-    fields: np.ndarray,
-    init_dates: np.ndarray,
-    window: Sequence[int],
-    leads: Sequence[int],
-    dataset: Dataset,
+    model: Forecaster, fields: np.ndarray, init_dates: np.ndarray, leads: Sequence[int], dataset: Dataset
 ) -> np.ndarray:
-    """One batch through the model: ``fields`` (batch, window, values, variables) as :func:`read_batch` gives it,
-    forecasts (batch, leads, members, variables, values) as the forecasts file holds them."""
+    """One batch through the model: ``fields`` (batch, dates, values, variables) as :func:`read_batch` gives
+    it (the k input dates, then, for a model with forcings, every step to the last lead), forecasts
+    (batch, leads, members, variables, values) of every dataset variable as the forecasts file holds them:
+    the model's outputs, and its forcings as it was given them."""
+    meta, names = model.metadata, list(dataset.variables)
+    k, b, n = meta.input_steps, len(fields), fields.shape[2]
     step = np.timedelta64(int(dataset.frequency.total_seconds()), "s")
-    states = fields.transpose(0, 1, 3, 2)[:, None]  # one member
-    dates = np.asarray(init_dates, dtype="datetime64[s]")[:, None] + np.asarray(window) * step
-    out = model.predict(states, dates, leads)
-    expected = (len(fields), 1, len(leads), len(model.metadata.outputs), fields.shape[2])
+    dates = np.asarray(init_dates, dtype="datetime64[s]")[:, None] + np.arange(1 - k, 1) * step
+    inputs, outputs, given = ([names.index(v) for v in vs] for vs in (meta.inputs, meta.outputs, meta.forcings))
+    states = fields[:, :k][..., inputs].transpose(0, 1, 3, 2)[:, None]  # one member
+    extra = {"forcings": fields[:, k:][..., given].transpose(0, 1, 3, 2)[:, None]} if given else {}
+    out = model.predict(states, dates, leads, **extra)
+    expected = (b, 1, len(leads), len(outputs), n)
     if out.shape != expected:
-        raise WxpipeError(f"engine {model.metadata.engine!r} returned forecasts of shape {out.shape}, not {expected}")
-    return out.transpose(0, 2, 1, 3, 4)
+        raise WxpipeError(f"engine {meta.engine!r} returned forecasts of shape {out.shape}, not {expected}")
+    full = np.empty((b, len(leads), 1, len(names), n), dtype=np.float32)
+    full[:, :, :, outputs] = out.transpose(0, 2, 1, 3, 4)
+    if given:
+        at_leads = fields[:, [k - 1 + lead for lead in leads]][..., given]  # (batch, leads, values, forcings)
+        full[:, :, 0, given] = at_leads.transpose(0, 1, 3, 2)
+    return full

@@ -3,7 +3,12 @@
 A sample starting at date index ``t`` needs dates ``t + o`` for some offsets ``o`` (negative ones
 reach back: a model's past states); it is usable when none of them is a declared missing date
 (and, for training, all lie in the period). Reading per batch (one date is one chunk) keeps memory
-flat however long the period is; any sample that still holds a NaN is dropped with a warning.
+flat however long the period is; any sample that still holds a NaN is dropped with a warning, unless
+the reader is told to keep it (a loss masked where the truth is NaN trains on it).
+
+:func:`read_batch` reads through zarr-python; the training loader (:mod:`wxpipe.train.loader`) reads
+the same batches from the chunk files with a pool of threads, and both share :func:`needed` and
+:func:`kept`.
 """
 
 from __future__ import annotations
@@ -55,27 +60,47 @@ def sample_starts(dataset: Dataset, period: Period, offsets: Sequence[int], *, w
 
 @dataclass(frozen=True)
 class Batch:
-    """``fields`` (batch, len(offsets), values, variables) float32 in physical units; ``dates`` of each start."""
+    """``fields`` (batch, len(offsets), values, variables) float32 in physical units; ``dates`` of each start.
+
+    The training loader's ``fields`` are a transposed view of a (batch, offsets, variables, values) buffer,
+    the order a chunk holds a date in; :func:`read_batch`'s are contiguous. The values are the same.
+    """
 
     starts: np.ndarray
     dates: np.ndarray
     fields: np.ndarray
 
 
-def read_batch(dataset: Dataset, starts: Sequence[int] | np.ndarray, offsets: Sequence[int]) -> Batch:
-    """Read the dates the samples need in one orthogonal selection (each date once), then drop NaN samples."""
+def needed(starts: np.ndarray, offsets: Sequence[int], n_dates: int) -> tuple[np.ndarray, np.ndarray]:
+    """The dates a batch of samples needs, each once (sorted), and for each (sample, offset) the index of
+    its date among them; a date outside the dataset is an error (negative indices would wrap)."""
+    want = np.asarray(starts, dtype=np.int64)[:, None] + np.asarray(offsets, dtype=np.int64)[None, :]
+    if want.size and (want.min() < 0 or want.max() >= n_dates):
+        raise IndexError(f"samples need dates {want.min()}..{want.max()}, outside the dataset's 0..{n_dates - 1}")
+    unique, where = np.unique(want, return_inverse=True)
+    return unique, where.reshape(want.shape)
+
+
+def kept(dataset: Dataset, starts: np.ndarray, fields: np.ndarray, finite: np.ndarray | None) -> Batch:
+    """The batch of the samples kept: every one when ``finite`` is None, else those it flags (the others
+    are named in a warning)."""
+    if finite is None or finite.all():
+        return Batch(starts=starts, dates=dataset.dates[starts], fields=fields)
+    bad = ", ".join(str(dataset.dates[t]) for t in starts[~finite])
+    log.warning("%s: skipping samples with NaN values starting at %s", dataset.path, bad)
+    return Batch(starts=starts[finite], dates=dataset.dates[starts[finite]], fields=fields[finite])
+
+
+def read_batch(
+    dataset: Dataset, starts: Sequence[int] | np.ndarray, offsets: Sequence[int], *, drop_nan: bool = True
+) -> Batch:
+    """Read the dates the samples need in one orthogonal selection (each date once); with ``drop_nan``
+    drop the samples that hold a NaN."""
     starts = np.asarray(starts, dtype=np.int64)
     if len(starts) == 0:  # a rank's empty share of a short global batch
         shape = (0, len(offsets), dataset.data.shape[-1], dataset.data.shape[1])
         return Batch(starts=starts, dates=dataset.dates[starts], fields=np.zeros(shape, dtype=np.float32))
-    want = starts[:, None] + np.asarray(offsets, dtype=np.int64)[None, :]
-    unique, where = np.unique(want, return_inverse=True)
+    unique, where = needed(starts, offsets, len(dataset.dates))
     block = np.asarray(dataset.data.oindex[unique], dtype=np.float32)  # (unique, variables, 1, values)
-    fields = block[:, :, 0, :].transpose(0, 2, 1)[where.reshape(want.shape)]
-    finite = np.isfinite(fields).all(axis=(1, 2, 3))
-    if not finite.all():
-        bad = ", ".join(str(dataset.dates[t]) for t in starts[~finite])
-        log.warning("%s: skipping samples with NaN values starting at %s", dataset.path, bad)
-    return Batch(
-        starts=starts[finite], dates=dataset.dates[starts[finite]], fields=np.ascontiguousarray(fields[finite])
-    )
+    fields = np.ascontiguousarray(block[:, :, 0, :].transpose(0, 2, 1)[where])
+    return kept(dataset, starts, fields, np.isfinite(fields).all(axis=(1, 2, 3)) if drop_nan else None)

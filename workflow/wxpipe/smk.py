@@ -90,6 +90,17 @@ def stages(cfg: Config) -> dict[str, list[str]]:
     }
 
 
+OFFLINE_MODES = ("offline", "fallback")
+
+
+def stage_waits(cfg: Config, stage: str) -> list[str]:
+    """What a stage target waits for besides the records it publishes: for ``train``, the MLflow syncs of
+    the runs that log offline or may (``mlflow.mode``), so ``snakemake train`` ends with every run on the server."""
+    if stage != "train":
+        return []
+    return [paths.marker("mlflow-sync", r) for r, t in cfg.training.items() if t.mlflow.mode in OFFLINE_MODES]
+
+
 def _parts(n: int) -> list[str]:
     return [f"{i}-of-{n}" for i in range(1, n + 1)]
 
@@ -192,7 +203,8 @@ def transfer_source(cfg: Config, site: str, name: str) -> tuple[str, str]:
 
 def dataset_copy(cfg: Config, run: str) -> str:
     """The dataset a run trains on and is scored on: the copy at its ``site`` (bring the code to the data), or
-    the original. Training and evaluation both ask here, so a model is never scored on another copy."""
+    the original. Training and evaluation both ask here, so a model is never scored on another copy; a run
+    with ``loader.layout`` trains on that layout of the same data (:func:`training_source`)."""
     t = cfg.training[run]
     return paths.dataset(t.dataset) if t.site is None else site_path(cfg, t.site, t.dataset)
 
@@ -202,6 +214,34 @@ def dataset_copy_records(cfg: Config, run: str) -> list[str]:
     t = cfg.training[run]
     records = [paths.record("statistics", t.dataset)]
     return records if t.site is None else [*records, paths.record("transfer", paths.site_key(t.site, t.dataset))]
+
+
+def _layout_at_site(cfg: Config, run: str) -> bool:
+    """Whether a run's ``loader.layout`` is copied to the run's site (then the run reads that copy)."""
+    t = cfg.training[run]
+    return t.site is not None and any(t.loader.layout == x.layout and t.site == x.site for x in cfg.transfers)
+
+
+def training_source(cfg: Config, run: str) -> str:
+    """The store a run trains from: its ``loader.layout`` (the layout's copy at the run's site when a transfer
+    puts it there, else the layout in results/), or without one the dataset copy it is scored on."""
+    t = cfg.training[run]
+    if t.loader.layout is None:
+        return dataset_copy(cfg, run)
+    if _layout_at_site(cfg, run):
+        return site_path(cfg, str(t.site), t.loader.layout)
+    return paths.layout(t.loader.layout)
+
+
+def training_source_records(cfg: Config, run: str) -> list[str]:
+    """The lineage records of that store: the layout's, and the transfer that copied it to the site."""
+    t = cfg.training[run]
+    if t.loader.layout is None:
+        return dataset_copy_records(cfg, run)
+    records = [paths.record("rechunk", t.loader.layout)]
+    if _layout_at_site(cfg, run):
+        records.append(paths.record("transfer", paths.site_key(str(t.site), t.loader.layout)))
+    return records
 
 
 def layout_source(cfg: Config, layout: str) -> str:

@@ -9,6 +9,10 @@ With a sqlite store, artefacts go beside the database (``results/mlflow-artifact
 never to ./mlruns. MLflow 3 turns a relative ``artifact_location`` into an absolute ``file://`` URI against
 the working directory when the experiment is created, so the location is derived from the database's own
 path instead: the artefacts land beside it from whatever directory a job runs.
+
+Compute nodes without internet log offline (``mlflow.mode``, :func:`open_store`): to a sqlite store beside
+the model (:func:`wxpipe.paths.offline_store`), which ``wxpipe mlflow-sync`` copies to the server after
+the job and records in ``synced.json`` (:func:`synced` follows it).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from . import paths
 from .errors import WxpipeError
 from .provenance import git_commit, git_dirty
 
@@ -34,6 +39,11 @@ CREDENTIALS = "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLF
 ANSWER_SECONDS = 5  # how long a tracking server has to answer the first request, which is not retried
 MAX_PARAMS = 100  # MLflow's limit per log_batch call
 MAX_METRICS = 1000
+SYNCED = "synced.json"  # beside a store that wxpipe mlflow-sync copied: its runs' ids at the destination
+
+
+class ServerUnreachable(WxpipeError):
+    """A tracking server that did not answer in time (rather than one that answered with an error)."""
 
 
 def redact(uri: str) -> str:
@@ -75,6 +85,32 @@ def has_credentials(uri: str) -> bool:
     return parts.username is not None or parts.password is not None
 
 
+def offline_uri(folder: Path) -> str:
+    """The offline store of the run whose checkpoint is in ``folder`` (:func:`wxpipe.paths.offline_store`)."""
+    return f"sqlite:///{Path(folder) / paths.OFFLINE_STORE}"
+
+
+def open_store(mode: str, configured: str | None, folder: Path, recorded: str | None = None) -> tuple[str, Any]:
+    """The URI a run logs to and a client for it.
+
+    ``online``: ``recorded`` (the store a resumed run's state was logged to), else :func:`resolve_uri`;
+    ``offline``: the offline store of the run whose checkpoint is in ``folder``, always (a compute node
+    reaches nothing else); ``fallback``: as online, but a server that does not answer means the offline
+    store, said in one warning line.
+    """
+    offline = offline_uri(folder)
+    if mode == "offline":
+        return offline, client(offline)
+    uri = recorded or resolve_uri(configured)
+    if mode == "online" or uri == offline:
+        return uri, client(uri)
+    try:
+        return uri, client(uri)
+    except ServerUnreachable as exc:
+        log.warning("%s; logging offline to %s", exc, offline)
+    return offline, client(offline)
+
+
 def client(uri: str) -> Any:
     """An MlflowClient for ``uri``; the sqlite file's folder is created first (MLflow does not), and a
     server is asked once with no retries, so an unreachable one fails in seconds, not MLflow's minutes."""
@@ -93,29 +129,33 @@ def check_server(mlflow_client: Any, uri: str, seconds: int = ANSWER_SECONDS) ->
     """Raise one line naming the (redacted) server when it does not answer within ``seconds``."""
     quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": str(seconds)}
     try:
-        with _environment(quick):
+        with environment(quick):
             mlflow_client.search_experiments(max_results=1)
     except Exception as exc:
-        raise WxpipeError(f"MLflow tracking server {redact(uri)}: {_reason(exc, seconds)}") from None
+        reason, answered = _reason(exc, seconds)
+        error = WxpipeError if answered else ServerUnreachable
+        raise error(f"MLflow tracking server {redact(uri)}: {reason}") from None
 
 
-def _reason(exc: BaseException, seconds: int) -> str:
-    """Why a request failed, in words that hold no credential (MLflow's own message repeats the URI)."""
+def _reason(exc: BaseException, seconds: int) -> tuple[str, bool]:
+    """Why a request failed, in words that hold no credential (MLflow's own message repeats the URI), and
+    whether the server answered at all."""
     import requests
 
     chain: list[BaseException] = [exc]
     while len(chain) < 20 and (inner := chain[-1].__cause__ or chain[-1].__context__) is not None:
         chain.append(inner)
     if isinstance(chain[-1], TimeoutError) or any(isinstance(e, requests.Timeout) for e in chain):
-        return f"no answer within {seconds} s"
+        return f"no answer within {seconds} s", False
     if any(isinstance(e, requests.ConnectionError) for e in chain):
         found = re.search(r"\[Errno -?\d+\][^\"')]*", str(chain[-1]))
-        return f"cannot connect ({found.group(0) if found else type(chain[-1]).__name__}); is the server up?"
-    return "answered with an error: " + re.sub(r"//[^/\s@]+@", "//", str(exc).splitlines()[0])[:300]
+        return f"cannot connect ({found.group(0) if found else type(chain[-1]).__name__}); is the server up?", False
+    return "answered with an error: " + re.sub(r"//[^/\s@]+@", "//", str(exc).splitlines()[0])[:300], True
 
 
 @contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Environment variables set for a block only: MLflow reads its settings from there, not from arguments."""
     before = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:
@@ -136,7 +176,7 @@ def experiment_id(mlflow_client: Any, name: str, uri: str) -> str:
     if found is not None:
         return str(found.experiment_id)
     db = sqlite_path(uri)
-    location = (db.resolve().parent / "mlflow-artifacts").as_uri() if db is not None else None
+    location = artifact_root(db).as_uri() if db is not None else None
     try:
         return str(mlflow_client.create_experiment(name, artifact_location=location))
     except MlflowException:
@@ -144,6 +184,24 @@ def experiment_id(mlflow_client: Any, name: str, uri: str) -> str:
         if found is None:
             raise
         return str(found.experiment_id)
+
+
+def artifact_root(db: Path) -> Path:
+    """Where the artefacts of a sqlite store go: ``artifacts/`` in an offline store's own folder, else
+    ``mlflow-artifacts/`` beside the database (``results/`` holds much else)."""
+    own = db.parts[-2:] == Path(paths.OFFLINE_STORE).parts
+    return db.resolve().parent / ("artifacts" if own else "mlflow-artifacts")
+
+
+def synced(uri: str, run_id: str) -> tuple[str, str]:
+    """Where run ``run_id`` of the store at ``uri`` is now: its copy at the destination when
+    ``wxpipe mlflow-sync`` copied it there (the store's ``synced.json``), else where it was."""
+    db = sqlite_path(uri)
+    record = db.parent / SYNCED if db is not None else None
+    if record is None or not record.is_file():
+        return uri, run_id
+    copy = json.loads(record.read_text()).get("runs", {}).get(run_id)
+    return (str(copy["tracking_uri"]), str(copy["run_id"])) if copy else (uri, run_id)
 
 
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -167,13 +225,18 @@ def log_params(mlflow_client: Any, run_id: str, params: Mapping[str, str]) -> No
 
 
 def log_metrics(mlflow_client: Any, run_id: str, metrics: Iterable[tuple[str, float, int]]) -> None:
-    """Log ``(key, value, step)`` triples in as few calls as MLflow allows."""
+    """Log ``(key, value, step)`` triples, stamped now."""
     import time
 
+    now = int(time.time() * 1000)
+    log_points(mlflow_client, run_id, [(k, v, s, now) for k, v, s in metrics])
+
+
+def log_points(mlflow_client: Any, run_id: str, points: Iterable[tuple[str, float, int, int]]) -> None:
+    """Log ``(key, value, step, timestamp in ms)`` points in as few calls as MLflow allows."""
     from mlflow.entities import Metric
 
-    now = int(time.time() * 1000)
-    items = [Metric(k, float(v), now, int(s)) for k, v, s in metrics]
+    items = [Metric(k, float(v), int(t), int(s)) for k, v, s, t in points]
     for lo in range(0, len(items), MAX_METRICS):
         mlflow_client.log_batch(run_id, metrics=items[lo : lo + MAX_METRICS])
 

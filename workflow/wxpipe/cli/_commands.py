@@ -11,7 +11,7 @@ import datetime as dt
 import os
 from pathlib import Path
 
-from . import _data, _layout, _ml, _records, _sites
+from . import _data, _layout, _ml, _mlflow, _records, _sites
 from ._parser import Arg, Command, arg
 
 
@@ -230,6 +230,17 @@ COMMANDS = (
             settings("training"),
             arg("--ranks", type=int, default=1, help="in a SLURM job: data-parallel ranks started with srun"),
             arg("--cpus-per-rank", type=int, default=1, help="srun --cpus-per-task for each rank"),
+        ),
+    ),
+    Command(
+        "mlflow-sync",
+        _mlflow.cmd_mlflow_sync,
+        "copy the runs of an offline MLflow store (sqlite, or a file store such as mlruns/) to the tracking server",
+        (
+            arg("store", type=Path, help="training's offline store (results/models/RUN/mlflow/), or a file store"),
+            arg("--to", help="tracking URI (default: --settings' mlflow.tracking_uri, else as training resolves it)"),
+            arg("--settings", help="the run's training settings as YAML/JSON, or @file (for its tracking URI)"),
+            arg("--marker", type=Path, help="write this done-marker; an absent STORE then only writes it"),
         ),
     ),
     Command(

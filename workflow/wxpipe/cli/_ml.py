@@ -38,15 +38,18 @@ def cmd_train(args: argparse.Namespace) -> None:
     from ..dataset import open_dataset
     from ..lineage import describe_file
     from ..tracking import recorded_uri
-    from ..train import EXIT_STOPPED, TrainingStopped, distributed, train
+    from ..train import EXIT_STOPPED, TrainingStopped, continuation, distributed, state_folder, train
 
     cfg = TrainingConfig.model_validate(_settings(args.settings))
     launch = distributed.srun_command(args.argv, args.ranks, args.cpus_per_rank)
     if launch is not None:  # in a SLURM job: one rank per task
+        folder = state_folder(Path(args.checkpoint))
+        before = continuation.saved_step(folder)
         log.info("starting %d ranks: %s", args.ranks, " ".join(launch))
         code = subprocess.call(launch, env={**os.environ, distributed.LAUNCHED: "1"})
         if code == EXIT_STOPPED:
-            log.error("the ranks stopped on a signal with the training state saved: rerun to continue")
+            if not continuation.requeue(folder, before):
+                log.error("the ranks stopped on a signal with the training state saved: rerun to continue")
             raise SystemExit(EXIT_STOPPED)
         if code:
             raise WxpipeError(f"srun exited with status {code}; every rank's messages are above")
@@ -54,7 +57,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     ctx = distributed.setup()
     try:
         ds = open_dataset(args.dataset)
-        tags = {**_tags(args), "dataset_uuid": ds.uuid}
+        tags = {**_tags(args), "dataset_uuid": ds.source_uuid}
         res = train(ds, cfg, args.checkpoint, args.name, tags, ctx, threads=args.cpus_per_rank)
     except TrainingStopped as stopped:
         log.error("%s", stopped)
@@ -72,7 +75,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         mlflow={
             "run_id": res.run_id,
             "experiment_id": res.experiment_id,
-            "tracking_uri": recorded_uri(cfg.mlflow.tracking_uri),
+            "tracking_uri": res.tracking_uri or recorded_uri(cfg.mlflow.tracking_uri),
             "metrics": res.metrics,
         },
         distributed={"world_size": res.world_size, "parameters_sha256": res.parameters_sha256},

@@ -67,6 +67,14 @@ class Dataset:
         return str(self.attrs["uuid"])
 
     @property
+    def source_uuid(self) -> str:
+        """The uuid of the dataset whose data this store holds: a layout's source, else its own.
+
+        A model trained on a layout of a dataset is a model of that dataset (same values, other chunks).
+        """
+        return str(self.attrs.get("source_uuid") or self.uuid)
+
+    @property
     def missing_dates(self) -> list[np.datetime64]:
         return [seconds(d) for d in self.attrs.get("missing_dates", [])]
 

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal, TypeVar, get_args
 from urllib.parse import urlsplit
 
 Role = Literal["prognostic", "forcing", "diagnostic", "constant"]
+NORMALISERS = ("mean-std", "std", "min-max", "max", "none")
 VERSION = 1
 _T = TypeVar("_T")
 
@@ -26,7 +27,9 @@ class Variable:
     ``prognostic``: read at the input dates and predicted; ``diagnostic``: predicted only;
     ``forcing``: read at every step, never predicted; ``constant``: read once. A ``computed``
     variable is made by the engine from the dates and the grid (e.g. the local time), so no
-    dataset has to provide it.
+    dataset has to provide it. ``mean`` and ``stdev`` are the training dataset's; ``normaliser`` says
+    how the model scaled the variable with its statistics (anemoi's names: mean-std, std, min-max,
+    max, none).
     """
 
     name: str
@@ -34,10 +37,13 @@ class Variable:
     computed: bool = False
     mean: float | None = None
     stdev: float | None = None
+    normaliser: str | None = None
 
     def __post_init__(self) -> None:
         if self.role not in get_args(Role):
             raise ValueError(f"variable {self.name!r}: role {self.role!r} is not one of {get_args(Role)}")
+        if self.normaliser not in (None, *NORMALISERS):
+            raise ValueError(f"variable {self.name!r}: normaliser {self.normaliser!r} is not one of {NORMALISERS}")
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,11 @@ class ModelMetadata:
     def inputs(self) -> list[str]:
         """The variables a caller provides, in order: every one the model reads that it does not compute."""
         return [v.name for v in self.variables if v.role != "diagnostic" and not v.computed]
+
+    @property
+    def forcings(self) -> list[str]:
+        """The inputs a caller provides at every valid time of a forecast, not just at the input dates."""
+        return [v.name for v in self.variables if v.role == "forcing" and not v.computed]
 
     @property
     def outputs(self) -> list[str]:

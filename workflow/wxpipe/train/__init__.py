@@ -7,6 +7,7 @@ predict stage loads through :func:`wxpipe.model.load`.
 
 from __future__ import annotations
 
+from . import continuation
 from .checkpoint import Checkpoint, load_checkpoint, read_checkpoint, save_checkpoint
 from .loop import TrainResult, train
 from .model import Hyper, Network
@@ -20,6 +21,7 @@ __all__ = [
     "Network",
     "TrainResult",
     "TrainingStopped",
+    "continuation",
     "load_checkpoint",
     "read_checkpoint",
     "save_checkpoint",

@@ -19,7 +19,7 @@ from ..grid import grid_fingerprint
 from ..model import ModelMetadata, embed_metadata, read_metadata
 from .model import Hyper, Network
 
-CHECKPOINT_FORMAT = 2
+CHECKPOINT_FORMAT = 3  # 3: roles, k and per-variable normalisers (format 2 is not read: retrain)
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,11 @@ def read_checkpoint(path: Path) -> Checkpoint:
     except (OSError, RuntimeError, EOFError) as exc:
         raise WxpipeError(f"{path}: cannot read checkpoint ({exc})") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise WxpipeError(f"{path}: not a checkpoint of the wxpipe engine (format {CHECKPOINT_FORMAT})")
+        found = payload.get("format") if isinstance(payload, dict) else None
+        raise WxpipeError(
+            f"{path}: not a checkpoint of this wxpipe engine (format {found}, this one reads {CHECKPOINT_FORMAT}): "
+            "retrain it (`snakemake -R train`)"
+        )
     model = Network(Hyper.from_dict(payload["hyper"]))
     model.load_state_dict(payload["model"])
     model.eval()

@@ -37,7 +37,8 @@ class Context:
 
     @property
     def distributed(self) -> bool:
-        return self.world_size > 1
+        """In a process group (DDP, collectives), even of one rank (``make gpu-check`` runs NCCL so)."""
+        return bool(self.backend)
 
     @property
     def leader(self) -> bool:
@@ -50,15 +51,20 @@ def srun_command(
 ) -> list[str] | None:
     """The ``srun`` line that runs this command as ``ranks`` tasks, or None when it should just run here.
 
-    That is the case for one rank, outside a SLURM job, and on the ranks srun has started. The task
-    count comes from the rule (Snakemake's jobstep hides SLURM_NTASKS from the rule's shell), and
+    That is the case outside a SLURM job, on the ranks srun has started, and for one rank already inside
+    a job step. One rank in a job's batch script is started by srun too: SLURM's warning signal
+    (``--signal`` without ``B:``) reaches the processes of steps, not the batch script. The task count
+    comes from the rule (Snakemake's jobstep hides SLURM_NTASKS from the rule's shell), and
     ``WXPIPE_SRUN`` may replace plain ``srun`` with a site's launcher options (e.g. CPU binding).
     """
     env = os.environ if environ is None else environ
-    if ranks <= 1 or env.get(LAUNCHED):
+    if env.get(LAUNCHED):
         return None
     if not env.get("SLURM_JOB_ID"):
-        log.warning("%d ranks asked for outside a SLURM job: training in this one process", ranks)
+        if ranks > 1:
+            log.warning("%d ranks asked for outside a SLURM job: training in this one process", ranks)
+        return None
+    if ranks <= 1 and env.get("SLURM_STEP_ID"):
         return None
     launcher = env.get("WXPIPE_SRUN", "srun").split()
     # --kill-on-bad-exit: a failing rank ends the others rather than leaving them waiting in a collective
@@ -132,7 +138,7 @@ def total(value: float, ctx: Context) -> float:
 
 def shard(starts: Any, ctx: Context) -> Any:
     """This rank's contiguous share of a global batch of sample starts."""
-    if not ctx.distributed:
+    if ctx.world_size <= 1:
         return starts
     per = -(-len(starts) // ctx.world_size)
     return starts[ctx.rank * per : (ctx.rank + 1) * per]

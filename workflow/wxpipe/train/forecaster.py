@@ -2,6 +2,13 @@
 
 :func:`load` is what :func:`wxpipe.model.load` calls for checkpoints whose engine is ``"wxpipe"``;
 :func:`metadata` is what training records about the model it saves.
+
+The forecaster keeps the interface's shapes: ``states`` hold the model's inputs (its prognostic and
+forcing variables), the result its outputs (prognostic and diagnostic). Inside, a state holds every
+dataset variable the model knows: a diagnostic slot of an input is unused (the normalised 0), and a
+forcing slot of a predicted state is filled from ``forcings``, the values the caller gives at each
+valid time (the predict stage reads them from the dataset). Computed forcings (local time, season)
+the model makes itself from the dates and the grid.
 """
 
 from __future__ import annotations
@@ -15,9 +22,10 @@ import torch
 from ..dataset import Dataset
 from ..grid import grid_fingerprint
 from ..model import ModelMetadata, Variable
+from . import features
 from .checkpoint import read_checkpoint
-from .features import FORCING_NAMES, forcings
-from .model import Network, safe_scale
+from .model import Hyper, Network, filled
+from .variables import Roles
 
 ENGINE = "wxpipe"
 
@@ -33,31 +41,63 @@ class WxpipeForecaster:
         self.network = network.eval()
         self.latitudes, self.longitudes = latitudes, longitudes
         self._metadata = metadata
+        h = network.hyper
+        self._inputs, self._outputs, self._forcing = list(h.inputs), list(h.outputs), list(h.forcing)
 
     @property
     def metadata(self) -> ModelMetadata:
         return self._metadata
 
     @torch.inference_mode()
-    def predict(self, states: np.ndarray, dates: np.ndarray, steps: Sequence[int]) -> np.ndarray:
-        """(batch, members, 1, variables, values) at ``dates`` (batch, 1) -> (batch, members, len(steps), ...)."""
+    def predict(
+        self, states: np.ndarray, dates: np.ndarray, steps: Sequence[int], forcings: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(batch, members, k, inputs, values) at ``dates`` (batch, k) -> (batch, members, len(steps), outputs, values).
+
+        ``forcings`` (batch, members or 1, max(steps), forcings, values): the model's dataset forcings
+        (:attr:`ModelMetadata.forcings`) at valid steps 1 .. max(steps), needed when it has any.
+        """
         b, m, k, v, n = states.shape
         meta, net = self._metadata, self.network
         if (k, v, n) != (meta.input_steps, len(meta.inputs), meta.points) or dates.shape != (b, k):
             raise ValueError(f"states {states.shape} and dates {dates.shape} do not fit the model")
         if not steps or min(steps) < 1:
             raise ValueError(f"steps must be at least 1, got {list(steps)}")
+        given = self._forcings(forcings, b, m, max(steps), n)
+        window = torch.zeros((b * m, k, n, net.hyper.n_variables))
+        window[..., self._inputs] = torch.from_numpy(
+            np.ascontiguousarray(states.reshape(b * m, k, v, n).transpose(0, 1, 3, 2), dtype=np.float32)
+        )
+        window = filled(net.normalise(window))
         step = np.timedelta64(meta.frequency_seconds, "s")
         valid = np.repeat(np.asarray(dates[:, -1], dtype="datetime64[s]"), m)
-        current = states[:, :, -1].reshape(b * m, v, n).transpose(0, 2, 1)
-        x = net.normalise(torch.from_numpy(np.ascontiguousarray(current, dtype=np.float32)))
-        out = np.empty((b, m, len(steps), v, n), dtype=np.float32)
+        out = np.empty((b, m, len(steps), len(meta.outputs), n), dtype=np.float32)
         wanted = {s: j for j, s in enumerate(steps)}
         for s in range(1, max(steps) + 1):
-            x = net(x, torch.from_numpy(forcings(valid + (s - 1) * step, self.latitudes, self.longitudes)))
+            x = net(
+                window, torch.from_numpy(features.forcings(valid + (s - 1) * step, self.latitudes, self.longitudes))
+            )
+            if given is not None:
+                f = torch.from_numpy(np.ascontiguousarray(given[:, s - 1].transpose(0, 2, 1)))
+                x[..., self._forcing] = filled((f - net.shift[self._forcing]) / net.scale[self._forcing])
             if s in wanted:
-                out[:, :, wanted[s]] = net.denormalise(x).numpy().reshape(b, m, n, v).transpose(0, 1, 3, 2)
+                y = net.denormalise(x)[..., self._outputs]
+                out[:, :, wanted[s]] = y.numpy().reshape(b, m, n, -1).transpose(0, 1, 3, 2)
+            window = torch.cat([window[:, 1:], x[:, None]], dim=1)
         return out
+
+    def _forcings(self, given: np.ndarray | None, b: int, m: int, steps: int, n: int) -> np.ndarray | None:
+        """The forcings as (batch x members, steps, forcings, values), or None when the model has none."""
+        names = self._metadata.forcings
+        if not names:
+            return None
+        if given is None:
+            raise ValueError(f"this model needs its forcings {names} at every valid time: pass forcings=")
+        want = (b, steps, len(names), n)
+        if given.ndim != 5 or given.shape[0] != b or given.shape[1] not in (1, m) or given.shape[2:] != want[1:]:
+            raise ValueError(f"forcings {given.shape} do not fit (batch, members, {steps}, {len(names)}, {n})")
+        full = np.broadcast_to(given, (b, m, *given.shape[2:])).reshape(b * m, *given.shape[2:])
+        return np.asarray(full, dtype=np.float32)
 
 
 def load(checkpoint: Path) -> WxpipeForecaster:
@@ -66,25 +106,30 @@ def load(checkpoint: Path) -> WxpipeForecaster:
 
 
 def metadata(
-    dataset: Dataset, training_step: int, run_id: str | None = None, tracking_uri: str | None = None
+    dataset: Dataset,
+    roles: Roles,
+    hyper: Hyper,
+    training_step: int,
+    run_id: str | None = None,
+    tracking_uri: str | None = None,
 ) -> ModelMetadata:
-    """What a model trained on ``dataset`` is: every dataset variable prognostic, normalised by the
-    dataset's statistics, plus the forcings the model computes for itself from dates and the grid."""
+    """What a model trained on ``dataset`` is: each dataset variable with its role, its normaliser and the
+    dataset's mean and stdev, then the forcings the model computes for itself from the dates and the grid
+    (those the dataset also has are listed once, as the dataset's: they are the same fields)."""
     stats = dataset.statistics()
-    mean, stdev = np.asarray(stats["mean"], dtype=np.float64), safe_scale(stats["stdev"])
-    prognostic = [
-        Variable(name, "prognostic", mean=float(mean[i]), stdev=float(stdev[i]))
-        for i, name in enumerate(dataset.variables)
+    own = [
+        Variable(name, role, mean=float(stats["mean"][i]), stdev=float(stats["stdev"][i]), normaliser=kind)
+        for i, (name, role, kind) in enumerate(zip(roles.names, roles.roles, roles.normalisers, strict=True))
     ]
-    computed = [Variable(name, "forcing", computed=True) for name in FORCING_NAMES]
+    computed = [Variable(name, "forcing", computed=True) for name in features.FORCING_NAMES if name not in roles.names]
     return ModelMetadata(
         engine=ENGINE,
-        variables=(*prognostic, *computed),
+        variables=(*own, *computed),
         grid=grid_fingerprint(dataset.latitudes, dataset.longitudes),
         points=len(dataset.latitudes),
         frequency_seconds=int(dataset.frequency.total_seconds()),
-        dataset_uuid=dataset.uuid,
-        input_steps=1,
+        dataset_uuid=dataset.source_uuid,
+        input_steps=hyper.input_steps,
         training_step=training_step,
         run_id=run_id,
         tracking_uri=tracking_uri,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,6 @@ import torch
 from .. import tracking
 from ..config import TrainingConfig
 from ..dataset import Dataset
-from ..plots import loss_curve
 from ..samples import Batch
 from . import distributed, order
 from .checkpoint import save_checkpoint
@@ -27,19 +26,23 @@ from .model import Network
 from .resume import Settings, Start, listed, move_aside
 from .state import STATE_FILE, History, RunInfo, TrainingState, restore_rng, rng_states, save_state
 from .stop import Stopped, TrainingStopped
+from .variables import Roles
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Data:
-    """What stays fixed while the run trains: its samples and the grid they live on."""
+    """What stays fixed while the run trains: its samples, the grid they live on, what each variable is,
+    and the dates of a sample (relative to its start: the k inputs, then the rollout targets)."""
 
     dataset: Dataset
     train_starts: np.ndarray
     val_batches: list[Batch]  # rank 0's only
     n_val: int
-    weights: torch.Tensor
+    weights: torch.Tensor  # (values, variables): area x loss weight, 0 for forcings
+    roles: Roles
+    offsets: tuple[int, ...]
 
 
 @dataclass
@@ -81,10 +84,11 @@ def restore(run: Session, state: TrainingState) -> None:
 
 
 def open_run(run: Session, start: Start, tags: dict[str, str]) -> None:
-    """Rank 0: carry out the start plan (move an old state aside) and open or continue the MLflow run."""
-    uri = tracking.resolve_uri(run.cfg.mlflow.tracking_uri)
-    run.client = tracking.client(uri)
+    """Rank 0: carry out the start plan (move an old state aside) and open or continue the MLflow run, in the
+    store the state was logged to when it continues one (:func:`wxpipe.tracking.open_store`)."""
     state, replaced, changes = start.state, start.replaced, start.changes
+    mlflow, recorded = run.cfg.mlflow, None if state is None else state.run.store
+    uri, run.client = tracking.open_store(mlflow.mode, mlflow.tracking_uri, run.folder.parent, recorded)
     if replaced is not None:
         aside = move_aside(run.folder)
         if tracking.close_orphan(run.client, replaced.run.run_id):
@@ -95,7 +99,8 @@ def open_run(run: Session, start: Start, tags: dict[str, str]) -> None:
         if changes:
             log.info("schedule changed since the state: %s", listed(changes))
         if tracking.reopen(run.client, state.run.run_id):
-            run.info = state.run
+            run.info = replace(state.run, store=tracking.redact(uri))
+            log.info("continuing MLflow run %s at %s", state.run.run_id, tracking.redact(uri))
             tracking.set_tags(
                 run.client, state.run.run_id, {f"wxpipe.schedule.{k}": b for k, (_, b) in changes.items()}
             )
@@ -115,13 +120,14 @@ def _new_run(run: Session, tags: dict[str, str], uri: str) -> None:
     for orphan in tracking.close_orphans(run.client, experiment, mine):
         log.info("marked MLflow run %s KILLED: killed before it saved a state", orphan)
     ds = run.data.dataset
-    run_tags = {"wxpipe.stage": "train", "wxpipe.dataset_uuid": ds.uuid, **tracking.source_tags(), **mine, **tags}
+    uuid = ds.source_uuid
+    run_tags = {"wxpipe.stage": "train", "wxpipe.dataset_uuid": uuid, **tracking.source_tags(), **mine, **tags}
     run_id: str = run.client.create_run(experiment, run_name=run.name, tags=run_tags).info.run_id
-    run.info = RunInfo(run.name, run_id, experiment)
+    run.info = RunInfo(run.name, run_id, experiment, tracking.redact(uri))
     log.info("MLflow run %s (%s) in experiment %s at %s", run.name, run_id, experiment, tracking.redact(uri))
     tracking.log_params(run.client, run_id, _params(run))
     shape = {"dates": len(ds.dates), "variables": len(ds.variables), "values": len(ds.latitudes)}
-    tracking.log_dataset(run.client, run_id, run.cfg.dataset, ds.uuid, ds.path.resolve(), shape)
+    tracking.log_dataset(run.client, run_id, run.cfg.dataset, uuid, ds.path.resolve(), shape)
 
 
 def _params(run: Session) -> dict[str, str]:
@@ -131,8 +137,10 @@ def _params(run: Session) -> dict[str, str]:
     params.update(
         {
             "data.path": str(dataset.path),
-            "data.train_pairs": str(len(run.data.train_starts)),
-            "data.validation_pairs": str(run.data.n_val),
+            "data.train_samples": str(len(run.data.train_starts)),
+            "data.validation_samples": str(run.data.n_val),
+            "data.forcing": ",".join(run.data.roles.named("forcing")),
+            "data.diagnostic": ",".join(run.data.roles.named("diagnostic")),
             "model.parameters": str(sum(p.numel() for p in run.model.parameters())),
         }
     )
@@ -162,7 +170,7 @@ def save(run: Session) -> None:
     run.flush()  # a resumed run must not lose the points logged before the state
     s = run.settings
     state = TrainingState(
-        *(run.info, run.data.dataset.uuid, s.identity, s.schedule, run.step, run.position, run.ctx.world_size),
+        *(run.info, run.data.dataset.source_uuid, s.identity, s.schedule, run.step, run.position, run.ctx.world_size),
         *(run.model.state_dict(), run.optimiser.state_dict(), rng, run.history),
     )
     path = save_state(run.folder, state)
@@ -170,7 +178,7 @@ def save(run: Session) -> None:
 
 
 def finish(run: Session, checkpoint: Path) -> dict[str, float]:
-    """Rank 0: the final metrics, the loss curve, and the checkpoint."""
+    """Rank 0: the final metrics, the checkpoint, and the loss curve (:func:`_loss_curve`)."""
     h, cfg, info = run.history, run.cfg, run.info
     assert info is not None
     val_loss = h.validation[-1][1]
@@ -183,19 +191,33 @@ def finish(run: Session, checkpoint: Path) -> dict[str, float]:
         "world_size": float(run.ctx.world_size),
     }
     tracking.log_metrics(run.client, info.run_id, [(k, metrics[k], cfg.steps) for k in ("val_skill", "train_seconds")])
-    with tempfile.TemporaryDirectory() as tmp:
-        png = Path(tmp) / "loss_curve.png"
-        loss_curve(h.train, h.validation, png, persistence=h.persistence, title=f"{run.name}: loss")
-        run.client.log_artifact(info.run_id, str(png))
-    uri = tracking.recorded_uri(cfg.mlflow.tracking_uri)
+    uri = info.store or tracking.recorded_uri(cfg.mlflow.tracking_uri)  # an offline run's own store
     ds = run.data.dataset
-    save_checkpoint(checkpoint, run.model, metadata(ds, cfg.steps, info.run_id, uri), ds.latitudes, ds.longitudes)
+    meta = metadata(ds, run.data.roles, run.model.hyper, cfg.steps, info.run_id, uri)
+    save_checkpoint(checkpoint, run.model, meta, ds.latitudes, ds.longitudes)
     run.client.log_artifact(info.run_id, str(checkpoint))
+    _loss_curve(run)
     log.info(
         "trained in %.1f s: val_loss %.4f, persistence %.4f; wrote %s",
         *(h.seconds, val_loss, h.persistence, checkpoint),
     )
     return metrics
+
+
+def _loss_curve(run: Session) -> None:
+    """Rank 0: the loss curve as an MLflow artefact, after the checkpoint: a compute node's environment
+    without matplotlib (a site's own torch image) loses the picture, never the trained model."""
+    try:
+        from ..plots import loss_curve
+    except ImportError as exc:
+        log.warning("no loss curve: %s (the metrics are in MLflow)", exc)
+        return
+    assert run.info is not None
+    h = run.history
+    with tempfile.TemporaryDirectory() as tmp:
+        png = Path(tmp) / "loss_curve.png"
+        loss_curve(h.train, h.validation, png, persistence=h.persistence, title=f"{run.name}: loss")
+        run.client.log_artifact(run.info.run_id, str(png))
 
 
 def last(points: list[tuple[int, float]]) -> float:

@@ -25,7 +25,7 @@ from ..fsutil import atomic_path
 from . import distributed
 from .order import Position
 
-STATE_FORMAT = 1
+STATE_FORMAT = 2  # 2: roles, multistep input, rollout (identity keys of 1 are gone)
 STATE_FILE = "last.pt"
 
 
@@ -35,19 +35,32 @@ def state_folder(checkpoint: Path) -> Path:
     return checkpoint.with_name(f"{checkpoint.stem}.state")
 
 
-def learning_rate(step: int, steps: int, peak: float) -> float:
-    """The rate of optimiser step ``step`` (1-based): cosine from ``peak`` at step 1 towards ``peak / 10``."""
-    floor = peak / 10
-    return floor + (peak - floor) * (1 + math.cos(math.pi * (step - 1) / steps)) / 2
+def learning_rate(step: int, steps: int, peak: float, warmup: int = 0, floor: float | None = None) -> float:
+    """The rate of optimiser step ``step`` (1-based): linear from ``peak / warmup`` up to ``peak`` over the
+    ``warmup`` steps, then cosine from ``peak`` down towards ``floor`` (default ``peak / 10``) at ``steps``."""
+    if step <= warmup:
+        return peak * step / warmup
+    low = peak / 10 if floor is None else floor
+    return low + (peak - low) * (1 + math.cos(math.pi * (step - 1 - warmup) / max(1, steps - warmup))) / 2
 
 
 @dataclass(frozen=True)
 class RunInfo:
-    """The MLflow run a state belongs to (the tracking URI is part of the identity)."""
+    """The MLflow run a state belongs to, and the store it is logged to (the URI, never with credentials), which
+    a resumed run continues in; None in a state written before stores were recorded (the resolved URI applies)."""
 
     name: str
     run_id: str
     experiment_id: str
+    store: str | None = None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"name": self.name, "run_id": self.run_id, "experiment_id": self.experiment_id, "store": self.store}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunInfo:
+        store = d.get("store")
+        return cls(str(d["name"]), str(d["run_id"]), str(d["experiment_id"]), None if store is None else str(store))
 
 
 @dataclass
@@ -112,7 +125,7 @@ def save_state(folder: Path, state: TrainingState) -> Path:
     """Write ``state`` as ``folder/last.pt``, replacing the previous one only once it is whole."""
     payload = {
         "format": STATE_FORMAT,
-        "run": {"name": state.run.name, "run_id": state.run.run_id, "experiment_id": state.run.experiment_id},
+        "run": state.run.to_dict(),
         "dataset_uuid": state.dataset_uuid,
         "identity": dict(state.identity),
         "schedule": dict(state.schedule),
@@ -140,7 +153,7 @@ def load_state(folder: Path) -> TrainingState | None:
         if p.get("format") != STATE_FORMAT:
             raise ValueError(f"format {p.get('format')}, not {STATE_FORMAT}")
         return TrainingState(
-            RunInfo(str(p["run"]["name"]), str(p["run"]["run_id"]), str(p["run"]["experiment_id"])),
+            RunInfo.from_dict(p["run"]),
             str(p["dataset_uuid"]),
             {str(k): str(v) for k, v in p["identity"].items()},
             {str(k): str(v) for k, v in p["schedule"].items()},

@@ -1,0 +1,27 @@
+# MLflow offline: a run trained on a compute node without internet (training.<run>.mlflow.mode: offline, or
+# fallback when the server did not answer) logged to a store beside its model (paths.offline_store). This rule
+# copies it to the tracking server after the job, on the controller (the login node reaches the server); the
+# train stage target waits for it (smk.stage_waits). A fallback run that logged online has no store: the
+# marker says so. Credentials come from MLFLOW_TRACKING_USERNAME/_PASSWORD/_TOKEN in the controller's env.
+
+
+rule sync_mlflow:
+    input:
+        checkpoint=paths.model("{run}"),
+    output:
+        marker=temp(paths.marker("mlflow-sync", "{run}")),
+    params:
+        store=paths.offline_store("{run}"),
+        settings=lambda w: smk.settings(CFG, "training", w.run),
+    localrule: True
+    log:
+        paths.log("mlflow-sync", "{run}"),
+    benchmark:
+        paths.benchmark("mlflow-sync", "{run}")
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "wxpipe mlflow-sync {params.store:q} --settings {params.settings:q} --marker {output.marker:q} 2> {log:q}"
