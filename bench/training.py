@@ -86,7 +86,7 @@ def measure(hidden: int, layers: int, rollout: int, precision: str, grid: int = 
 
 def report(rows: list[Row], command: str) -> str:
     lines = [
-        f"Measured {today()} (wxpipe {revision()}) on {machine()}.",
+        f"Measured {today()} ({revision()}) on {machine()}.",
         "",
         f"Command: `{command}`. One sample, k = 2, 9 neighbours, {VARIABLES} variables, O32 (5 248 points); "
         "saved = bytes autograd keeps for the backward pass (a tensor saved twice counts twice: an upper bound).",
