@@ -169,11 +169,14 @@ def trained(tiny_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @pytest.fixture(scope="session")
-def evaluation_config() -> EvaluationConfig:
+def evaluation_config(tmp_path_factory: pytest.TempPathFactory) -> EvaluationConfig:
+    """Evaluation logs to a store of the session's own, never to ./results/mlflow.db where pytest runs."""
+    store = tmp_path_factory.mktemp("evaluation-mlflow")
     return EvaluationConfig.model_validate(
         {
             "period": {"start": (START + 40 * STEP).isoformat(), "end": (START + 59 * STEP).isoformat()},
             "leads": [1, 2, 4],
+            "mlflow": {"tracking_uri": f"sqlite:///{store}/mlflow.db", "experiment": "unit-evaluation"},
         }
     )
 

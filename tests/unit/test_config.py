@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from wxpipe.config import Config, export_schemas, load_config
 from wxpipe.errors import WxpipeError
 from wxpipe.recipe import Recipe, load_recipe
+from wxpipe.smk import settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -95,3 +98,71 @@ def test_training_threads_are_the_jobs_not_a_setting(tmp_path: Path) -> None:
     bad = _edited(tmp_path, "config/config.yaml", "steps: 300", "steps: 300\n    threads: 4")
     with pytest.raises(WxpipeError, match=r"training\.demo\.threads: unknown key"):
         load_config(bad)
+
+
+# The evaluation guards (wxpipe.guards): refused at config validation, before any job runs.
+EVAL = "period: {start: 2020-03-11T00:00, end: 2020-03-31T18:00}"
+STATS = "      end: 2020-02-29T18:00 # with the training period: the normaliser never sees validation or evaluation\n"
+
+
+def _refusal(path: Path) -> str:
+    with pytest.raises(WxpipeError) as err:
+        load_config(path)
+    assert "set evaluation.allow_overlap: true" in str(err.value)
+    return str(err.value)
+
+
+def test_demo_passes_its_own_guard(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)  # the recipe path is relative, as in Snakemake
+    cfg = load_config("config/config.yaml")
+    assert cfg.evaluation is not None and cfg.evaluation.overlap == []
+
+
+@pytest.mark.parametrize(
+    ("period", "named"),
+    [
+        (
+            "period: {start: 2020-03-05T00:00, end: 2020-03-31}",
+            "training.demo.validation 2020-03-01 .. 2020-03-10T18:00",
+        ),
+        ("period: {start: 2020-01-15T00:00, end: 2020-01-20}", "training.demo.train 2020-01-01 .. 2020-02-29T18:00"),
+    ],
+)
+def test_evaluation_inside_a_training_period_is_refused(tmp_path: Path, period: str, named: str) -> None:
+    message = _refusal(_edited(tmp_path, "config/config.yaml", EVAL, period))
+    start = period.split("start: ")[1][:10]
+    assert re.search(rf"evaluation\.period {start}\S* \.\. 2020-0[13]-\d\d overlaps {re.escape(named)}", message)
+
+
+def test_statistics_including_the_evaluation_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the demo's statistics end, anemoi's default (the first 80 % of the dates) reaches 2020-03-13."""
+    monkeypatch.chdir(REPO)
+    message = _refusal(_edited(tmp_path, "config/config.yaml", STATS, ""))
+    assert (
+        "evaluation.period 2020-03-11 .. 2020-03-31T18:00 overlaps the statistics period of datasets.demo "
+        "2020-01-01 .. 2020-03-13T12:00 (anemoi's default for config/recipes/demo.yaml" in message
+    )
+    assert "the normaliser of training.demo" in message
+    later = _edited(tmp_path, "config/config.yaml", STATS, STATS.replace("02-29T18:00", "03-12T00:00"))
+    message = _refusal(later)
+    assert "datasets.demo 2020-01-01 .. 2020-03-12 (datasets.demo.statistics.end, else anemoi's default" in message
+
+
+def test_allow_overlap_warns_and_hands_the_overlap_to_the_jobs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    allowed = "period: {start: 2020-03-05T00:00, end: 2020-03-31}\n  allow_overlap: true"
+    with caplog.at_level(logging.WARNING):
+        cfg = load_config(_edited(tmp_path, "config/config.yaml", EVAL, allowed))
+    overlap = (
+        "evaluation.period 2020-03-05 .. 2020-03-31 overlaps training.demo.validation 2020-03-01 .. 2020-03-10T18:00"
+    )
+    assert cfg.evaluation is not None and cfg.evaluation.overlap == [overlap]
+    assert f"{overlap}: scored anyway" in caplog.text
+    assert json.loads(settings(cfg, "evaluation"))["overlap"] == [overlap]  # what the evaluate job reads
+
+
+def test_other_datasets_name_training_runs(tmp_path: Path) -> None:
+    other = "leads: [1, 2, 4]\n  other_datasets: {nowhere: d-1}"
+    with pytest.raises(WxpipeError, match=r"evaluation\.other_datasets\.nowhere: no training run 'nowhere'"):
+        load_config(_edited(tmp_path, "config/config.yaml", "leads: [1, 2, 4]", other))

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import json
+import logging
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
+import zarr
 
 from wxpipe.config import EvaluationConfig
+from wxpipe.dataset import open_dataset
 from wxpipe.errors import WxpipeError
 from wxpipe.evaluate import evaluate, weighted_mse, weighted_rmse
 from wxpipe.grid import area_weights
+from wxpipe.guards import check_trained_on
 from wxpipe.plots import skill
 from wxpipe.predict import predict
 
@@ -91,7 +97,8 @@ def forecasts(trained: Any, evaluation_config: EvaluationConfig) -> Path:
 @pytest.fixture(scope="module")
 def scored(trained: Any, forecasts: Path, evaluation_config: EvaluationConfig) -> dict[str, Any]:
     out = trained.tmp / "evaluation"
-    scores = evaluate(trained.dataset, forecasts, evaluation_config, out, {"wxpipe.eval_lineage": "e1"})
+    cfg = evaluation_config.model_copy(update={"mlflow": trained.cfg.mlflow})  # training's store
+    scores = evaluate(trained.dataset, forecasts, cfg, out, {"wxpipe.eval_lineage": "e1"})
     return {"scores": scores, "out": out}
 
 
@@ -138,15 +145,15 @@ def test_scorecard_and_mlflow_record(scored: dict[str, Any], trained: Any) -> No
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(trained.cfg.mlflow.tracking_uri)
-    run = client.get_run(trained.result.run_id)
     scores = scored["scores"]
+    run = client.get_run(scores["mlflow"]["run_id"])  # the evaluation's own run (tests/unit/test_evaluate_mlflow.py)
+    assert run.info.run_id != trained.result.run_id and run.info.status == "FINISHED"
     for v in scores["variables"]:
         assert run.data.metrics[f"rmse_{v}_6h"] == pytest.approx(scores["rmse"]["model"][v][0])
         assert run.data.metrics[f"persistence_rmse_{v}_24h"] == pytest.approx(scores["rmse"]["persistence"][v][2])
     assert run.data.tags["wxpipe.eval_lineage"] == "e1"
-    assert run.data.tags["wxpipe.lineage"] == "abc123"  # training's tags are kept
-    names = [a.path for a in client.list_artifacts(run.info.run_id, "evaluation")]
-    assert names == ["evaluation/scorecard.png", "evaluation/scores.json"]
+    assert run.data.tags["mlflow.parentRunId"] == trained.result.run_id
+    assert sorted(a.path for a in client.list_artifacts(run.info.run_id)) == ["scorecard.png", "scores.json"]
 
 
 def test_refuses_a_period_without_complete_forecasts(trained: Any, forecasts: Path, tmp_path: Path) -> None:
@@ -175,3 +182,56 @@ def test_refuses_leads_the_forecasts_lack(trained: Any, forecasts: Path, evaluat
     cfg = evaluation_config.model_copy(update={"leads": [1, 3]})
     with pytest.raises(WxpipeError, match=r"no forecasts at leads \[3\]"):
         evaluate(trained.dataset, forecasts, cfg, trained.tmp / "never", {})
+
+
+def _relabelled(dataset: Any, dst: Path, uuid: str | None = None) -> Any:
+    """A copy of the dataset's store; with ``uuid``, one that holds another dataset (same grid and variables)."""
+    shutil.copytree(dataset.path, dst)
+    if uuid is not None:
+        zarr.open_group(str(dst), mode="r+").attrs["uuid"] = uuid
+    return open_dataset(dst)
+
+
+def test_a_checkpoint_is_scored_only_on_its_own_dataset(
+    trained: Any, forecasts: Path, evaluation_config: EvaluationConfig, tmp_path: Path
+) -> None:
+    other = _relabelled(trained.dataset, tmp_path / "other.zarr", "other-uuid")
+    own = trained.dataset.uuid
+    checkpoint = trained.result.checkpoint
+    with pytest.raises(WxpipeError) as err:
+        predict(other, checkpoint, evaluation_config, tmp_path / "f.zarr", run="unit-run")
+    assert f"{checkpoint}: trained on dataset {own}, but {other.path} holds dataset other-uuid" in str(err.value)
+    assert "evaluation.other_datasets: {unit-run: other-uuid}" in str(err.value)
+    with pytest.raises(WxpipeError, match=f"{forecasts}: trained on dataset {own}, but {other.path} holds dataset"):
+        evaluate(other, forecasts, evaluation_config, tmp_path / "out", {})
+    named = evaluation_config.model_copy(update={"other_datasets": {"another-run": "other-uuid"}})
+    with pytest.raises(WxpipeError, match="holds dataset other-uuid"):
+        evaluate(other, forecasts, named, tmp_path / "out", {}, run="unit-run")  # named for another run
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.zarr"]
+
+
+def test_a_copy_or_a_layout_is_the_models_dataset(trained: Any, tmp_path: Path) -> None:
+    copy = _relabelled(trained.dataset, tmp_path / "copy.zarr")
+    assert check_trained_on(trained.dataset.uuid, "m.ckpt", copy, {}, "unit-run") is None
+    layout = SimpleNamespace(uuid="layout-uuid", source_uuid=trained.dataset.uuid, path=tmp_path / "l.zarr")
+    assert check_trained_on(trained.dataset.uuid, "m.ckpt", layout, {}, None) is None  # type: ignore[arg-type]
+
+
+def test_other_datasets_and_overlaps_are_recorded_with_the_scores(
+    trained: Any, forecasts: Path, evaluation_config: EvaluationConfig, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    other = _relabelled(trained.dataset, tmp_path / "other.zarr", "other-uuid")
+    overlap = "evaluation.period 2020-01-11 .. 2020-01-15 overlaps training.unit-run.train 2020-01-01 .. 2020-01-12"
+    cfg = evaluation_config.model_copy(update={"other_datasets": {"unit-run": "other-uuid"}, "overlap": [overlap]})
+    with caplog.at_level(logging.WARNING):
+        scores = evaluate(other, forecasts, cfg, tmp_path / "out", {}, run="unit-run")
+    assert scores["other_dataset"] == {
+        "run": "unit-run",
+        "trained_on": trained.dataset.uuid,
+        "scored_on": "other-uuid",
+        "path": str(other.path),
+        "allowed_by": "evaluation.other_datasets.unit-run",
+    }
+    assert scores["overlap"] == [overlap]
+    assert json.loads((tmp_path / "out/scores.json").read_text()) == scores
+    assert "as evaluation.other_datasets.unit-run says" in caplog.text

@@ -29,7 +29,7 @@ rule predict_model:
         smk.container_image(f"train-{GPU_STACK}")
     shell:
         "wxpipe predict {params.dataset:q} {input.checkpoint:q} {output.forecasts:q} --settings {params.settings:q}"
-        " --threads {threads} --lineage {output.record:q} --upstream {input.train:q} {input.dataset:q} 2> {log:q}"
+        " --name {wildcards.run} --threads {threads} --lineage {output.record:q} --upstream {input.train:q} {input.dataset:q} 2> {log:q}"
 
 
 rule evaluate_model:
@@ -61,4 +61,4 @@ rule evaluate_model:
         "../../envs/data.yaml"
     shell:
         "wxpipe evaluate {params.dataset:q} {input.forecasts:q} {params.out:q} --settings {params.settings:q}"
-        " --lineage {output.record:q} --upstream {input.predict:q} {input.dataset:q} 2> {log:q}"
+        " --name {wildcards.run} --lineage {output.record:q} --upstream {input.predict:q} {input.dataset:q} 2> {log:q}"

@@ -1,8 +1,10 @@
 # MLflow offline: a run trained on a compute node without internet (training.<run>.mlflow.mode: offline, or
-# fallback when the server did not answer) logged to a store beside its model (paths.offline_store). This rule
-# copies it to the tracking server after the job, on the controller (the login node reaches the server); the
-# train stage target waits for it (smk.stage_waits). A fallback run that logged online has no store: the
-# marker says so. Credentials come from MLFLOW_TRACKING_USERNAME/_PASSWORD/_TOKEN in the controller's env.
+# fallback when the server did not answer) logged to a store beside its model (paths.offline_store), and an
+# evaluation likewise (evaluation.mlflow.mode) to a store in its evaluation folder (paths.evaluation_store).
+# These rules copy them to the tracking server after the job, on the controller (the login node reaches the
+# server); the train and evaluate stage targets wait for them (smk.stage_waits). A fallback run that logged
+# online has no store: the marker says so. Credentials come from MLFLOW_TRACKING_USERNAME/_PASSWORD/_TOKEN in
+# the controller's env.
 
 
 rule sync_mlflow:
@@ -25,3 +27,18 @@ rule sync_mlflow:
         "../../envs/data.yaml"
     shell:
         "wxpipe mlflow-sync {params.store:q} --settings {params.settings:q} --marker {output.marker:q} 2> {log:q}"
+
+
+use rule sync_mlflow as sync_mlflow_evaluation with:
+    input:
+        scores=paths.evaluation("{run}", "scores.json"),
+    output:
+        marker=temp(paths.marker("mlflow-sync-evaluation", "{run}")),
+    params:
+        store=paths.evaluation_store("{run}"),
+        settings=smk.settings(CFG, "evaluation") if CFG.evaluation else "{}",
+    localrule: True
+    log:
+        paths.log("mlflow-sync-evaluation", "{run}"),
+    benchmark:
+        paths.benchmark("mlflow-sync-evaluation", "{run}")

@@ -263,6 +263,25 @@ class TrainingConfig(StrictModel):
 class EvaluationConfig(StrictModel):
     period: Period
     leads: list[int] = pydantic.Field(default=[1, 2, 4], min_length=1, description="lead times in dataset steps")
+    allow_overlap: bool = pydantic.Field(
+        False,
+        description="score although the period overlaps a run's training or validation period or the statistics "
+        "period (the overlap is recorded with the scores); refused otherwise",
+    )
+    overlap: list[str] = pydantic.Field(
+        default=[],
+        description="set by the config check, never by hand: the overlaps allow_overlap let through, recorded with "
+        "the scores",
+    )
+    other_datasets: dict[Name, str] = pydantic.Field(
+        default={},
+        description="run name -> dataset uuid: score that run on the store holding that dataset although it was "
+        "trained on another (recorded with the scores); any other dataset than its own (or a copy) is refused",
+    )
+    mlflow: MlflowConfig = pydantic.Field(
+        default_factory=lambda: MlflowConfig.model_validate({}),
+        description="where evaluation runs are logged (each its own run, linked to the training run)",
+    )
 
 
 class Config(StrictModel):
@@ -306,6 +325,21 @@ class Config(StrictModel):
                 raise ValueError(f"training.{name}.loader.layout: {lay!r} is a layout of {of!r}, not {run.dataset!r}")
         if self.training and self.evaluation is None:
             raise ValueError("training runs need an evaluation section")
+        return self
+
+    @pydantic.model_validator(mode="after")
+    def _unseen(self) -> Config:
+        """Scores on dates no run trained, validated or normalised on (:mod:`wxpipe.guards`); the overlaps
+        ``allow_overlap`` lets through go to the evaluation jobs in ``evaluation.overlap``."""
+        from .guards import check_periods
+
+        if self.evaluation is None:
+            return self
+        for run in self.evaluation.other_datasets:
+            if run not in self.training:
+                raise ValueError(f"evaluation.other_datasets.{run}: no training run {run!r}")
+        found = check_periods(self)
+        object.__setattr__(self, "evaluation", self.evaluation.model_copy(update={"overlap": found}))
         return self
 
 

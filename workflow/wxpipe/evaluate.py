@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+import os
+import shutil
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from .errors import WxpipeError
 from .forecasts import Forecasts, check_dataset, initial_dates, lead_hours, lead_steps, open_forecasts
 from .fsutil import atomic_write_text
 from .grid import area_weights, grid_fingerprint
+from .guards import check_trained_on
 from .model import ModelMetadata
 from .plots import scorecard
 from .progress import progress
@@ -36,6 +39,8 @@ log = logging.getLogger(__name__)
 
 BATCH = 8  # initial dates scored together
 KINDS = ("model", "persistence")
+OUTPUTS = ("scorecard.png", "scores.json")  # moved into place in this order: scores.json says "complete"
+STAGING = ".incoming"  # in the evaluation folder: the outputs until MLflow holds them
 
 
 def weighted_mse(forecast: np.ndarray, truth: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -53,13 +58,21 @@ def weighted_rmse(forecast: np.ndarray, truth: np.ndarray, weights: np.ndarray) 
 
 
 def evaluate(
-    dataset: Dataset, forecasts: str | Path, cfg: EvaluationConfig, out_dir: str | Path, tags: Mapping[str, str]
+    dataset: Dataset,
+    forecasts: str | Path,
+    cfg: EvaluationConfig,
+    out_dir: str | Path,
+    tags: Mapping[str, str],
+    run: str | None = None,
 ) -> dict[str, Any]:
-    """Score the forecasts file on ``cfg.period``; write scores.json and scorecard.png; log to the model's run."""
+    """Score the forecasts file on ``cfg.period``; log the scores to an MLflow run of their own, ``<run>-evaluation``
+    (:func:`_log_to_mlflow`), and only then write scores.json and scorecard.png. ``run`` is the training run's
+    name, for ``cfg.other_datasets`` (:func:`wxpipe.guards.check_trained_on`)."""
     fc, out_dir = open_forecasts(forecasts), Path(out_dir)
     header = fc.header
     grid = grid_fingerprint(header.latitudes, header.longitudes)
     check_dataset(fc.path, header.variables, grid, header.frequency, dataset)
+    other = check_trained_on(header.model.dataset_uuid, fc.path, dataset, cfg.other_datasets, run)
     if header.dataset_uuid != dataset.uuid:
         log.warning("%s: made from dataset %s, scored against %s", fc.path, header.dataset_uuid, dataset.uuid)
     leads = lead_steps(cfg.leads)
@@ -67,6 +80,7 @@ def evaluate(
     if missing:
         raise WxpipeError(f"{fc.path}: no forecasts at leads {missing} (it has {header.leads})")
     starts = _scored_starts(dataset, fc, cfg, leads)
+    store = tracking.open_store(cfg.mlflow.mode, cfg.mlflow.tracking_uri, out_dir)  # an unreachable server: now
     log.info("%s: scoring %d forecasts at leads %s steps", fc.path, len(starts), leads)
     sums, used = _accumulate(dataset, fc, starts, leads)
     if not used:
@@ -74,11 +88,10 @@ def evaluate(
     scores = _scores(dataset, header.model, cfg, leads, sums, used)
     scores["checkpoint"] = header.checkpoint
     scores["run_id"] = header.model.run_id
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_dir / "scores.json", json.dumps(scores, indent=2) + "\n")
-    card = scorecard(scores, out_dir / "scorecard.png")
-    _log_to_mlflow(header.model, scores, out_dir / "scores.json", card, tags)
-    log.info("wrote %s and %s", out_dir / "scores.json", card)
+    if other is not None:
+        scores["other_dataset"] = other
+    name = f"{run or out_dir.resolve().name}-evaluation"
+    _publish(out_dir, lambda staging: _log_to_mlflow(store, fc, cfg, scores, staging, name, tags))
     return scores
 
 
@@ -152,6 +165,7 @@ def _scores(
             "last_init": iso(dataset.dates[used[-1]]),
         },
         "dataset_uuid": dataset.uuid,
+        "overlap": list(cfg.overlap),
     }
 
 
@@ -161,22 +175,65 @@ def metric_name(kind: str, variable: str, hours: float) -> str:
     return f"{prefix}_{variable}_{hours:g}h"
 
 
-def _log_to_mlflow(
-    model: ModelMetadata, scores: Mapping[str, Any], scores_path: Path, card: Path, tags: Mapping[str, str]
-) -> None:
-    """Add the scores to the model's training run, so one MLflow run holds a model and how good it is."""
-    if not (model.run_id and model.tracking_uri):
-        log.warning("the model names no MLflow run: scores are not logged to MLflow")
-        return
-    from mlflow.exceptions import MlflowException
+def _publish(out_dir: Path, write: Callable[[Path], None]) -> None:
+    """``write`` the outputs to a staging folder (and log them: :func:`_log_to_mlflow`), and only then move them
+    into ``out_dir``: an evaluation that fails or is killed leaves no scores.json there, not even an older one."""
+    staging = out_dir / STAGING
+    for name in OUTPUTS:
+        (out_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    write(staging)
+    for name in OUTPUTS:
+        os.replace(staging / name, out_dir / name)
+    staging.rmdir()
+    log.info("wrote %s and %s", *(out_dir / name for name in reversed(OUTPUTS)))
 
-    # an offline run's scores go to its copy on the server once `wxpipe mlflow-sync` made one
-    uri, run_id = tracking.synced(tracking.resolve_uri(model.tracking_uri), model.run_id)
-    client = tracking.client(uri)
-    try:
-        client.get_run(run_id)
-    except MlflowException:
-        raise WxpipeError(f"MLflow run {run_id} of the model not found at {tracking.redact(uri)}") from None
+
+def _log_to_mlflow(
+    store: tuple[str, Any],
+    fc: Forecasts,
+    cfg: EvaluationConfig,
+    scores: dict[str, Any],
+    folder: Path,
+    name: str,
+    tags: Mapping[str, str],
+) -> None:
+    """Log the scores as an evaluation run of their own, linked to the model's training run but never writing
+    to it (:func:`wxpipe.tracking.training_link`); scores.json names the run and goes with it as an artefact."""
+    uri, client = store
+    model = fc.header.model
+    link = tracking.training_link(client, uri, model.run_id, model.tracking_uri)
+    if not link:
+        log.warning("%s: the model names no MLflow run: the evaluation run is linked to none", fc.path)
+    experiment = tracking.experiment_id(client, cfg.mlflow.experiment, uri)
+    source = tracking.source_tags("wxpipe evaluate")
+    run_tags = {"wxpipe.stage": "evaluate", "wxpipe.dataset_uuid": scores["dataset_uuid"], **source, **link, **tags}
+    with tracking.new_run(client, experiment, name, run_tags) as run_id:
+        log.info("MLflow run %s (%s) in experiment %s at %s", name, run_id, experiment, tracking.redact(uri))
+        scores["mlflow"] = {"run_id": run_id, "experiment_id": experiment, "tracking_uri": tracking.redact(uri)}
+        atomic_write_text(folder / "scores.json", json.dumps(scores, indent=2) + "\n")
+        scorecard(scores, folder / "scorecard.png")
+        tracking.log_params(client, run_id, _params(fc, scores))
+        tracking.log_metrics(client, run_id, _metrics(scores))
+        for output in OUTPUTS:
+            client.log_artifact(run_id, str(folder / output))
+
+
+def _params(fc: Forecasts, scores: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        "forecasts": str(fc.path),
+        "checkpoint": str(scores["checkpoint"]),
+        "leads_steps": ",".join(str(x) for x in scores["leads_steps"]),
+        "leads_hours": ",".join(f"{x:g}" for x in scores["leads_hours"]),
+        "period.start": scores["period"]["start"],
+        "period.end": scores["period"]["end"],
+        "dataset_uuid": scores["dataset_uuid"],
+    }
+
+
+def _metrics(scores: Mapping[str, Any]) -> list[tuple[str, float, int]]:
+    """One metric per kind, variable and lead (:func:`metric_name`), and the number of forecasts scored."""
     metrics = [
         (metric_name(kind, var, hours), values[j], 0)
         for kind, per_var in scores["rmse"].items()
@@ -184,7 +241,4 @@ def _log_to_mlflow(
         for j, hours in enumerate(scores["leads_hours"])
     ]
     metrics.append(("n_forecasts", float(scores["n_forecasts"]), 0))
-    tracking.log_metrics(client, run_id, metrics)
-    tracking.set_tags(client, run_id, {"wxpipe.evaluated": "true", **tags})
-    client.log_artifact(run_id, str(scores_path), artifact_path="evaluation")
-    client.log_artifact(run_id, str(card), artifact_path="evaluation")
+    return metrics

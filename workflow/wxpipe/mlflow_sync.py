@@ -5,7 +5,9 @@ The source is a sqlite store (training's offline store, :func:`wxpipe.paths.offl
 file store (``mlruns/``, as anemoi-training writes offline; MLflow reads one only with
 ``MLFLOW_ALLOW_FILE_STORE=true``, set here for the sync alone). Each run is copied whole: its experiment
 by name, name, tags, params, metric histories with their steps and timestamps, artefacts, status and
-times. The copy carries ``wxpipe.synced_from`` (the source run's id), by which a later sync finds it and
+times; an evaluation run's link to its training run is followed to where that run is now
+(:func:`wxpipe.tracking.training_link`), so it nests under its training run's copy. The copy carries
+``wxpipe.synced_from`` (the source run's id), by which a later sync finds it and
 adds only the metric points logged since (an offline run resumed after a first sync). ``synced.json``
 beside the store maps each source run to its copy; it is written last, so an interrupted sync leaves no
 record of a copy that is not whole, and the next sync completes it.
@@ -107,7 +109,8 @@ def _sync_run(src: Any, dst: Any, to: str, run: Any, experiment: str, store: Sto
     exp_id = tracking.experiment_id(dst, experiment, to)
     query = f"tags.`{SYNCED_FROM}` = '{info.run_id}'"
     found = dst.search_runs([exp_id], filter_string=query, max_results=1)
-    tags = {**data.tags, SYNCED_FROM: info.run_id, SYNCED_STORE: str(store.path)}
+    link = tracking.training_link(dst, to, data.tags.get(tracking.TRAINING_RUN), data.tags.get(tracking.TRAINING_URI))
+    tags = {**data.tags, **link, SYNCED_FROM: info.run_id, SYNCED_STORE: str(store.path)}
     if found:
         copy = found[0]
         tracking.set_tags(dst, copy.info.run_id, {k: v for k, v in tags.items() if copy.data.tags.get(k) != v})

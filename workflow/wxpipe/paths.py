@@ -63,6 +63,11 @@ def evaluation(run: str, file: str | None = None) -> str:
     return folder if file is None else f"{folder}/{file}"
 
 
+def evaluation_store(run: str) -> str:
+    """A run's evaluation's offline MLflow store, in its evaluation folder: as :func:`offline_store` is to training."""
+    return evaluation(run, OFFLINE_STORE)
+
+
 def catalogue(ext: str) -> str:
     """The lineage catalogue as ``json``, ``html`` or ``dot``."""
     return f"{CATALOGUE}/catalogue.{ext}"

@@ -19,6 +19,7 @@ from . import forecasts
 from .config import EvaluationConfig
 from .dataset import Dataset
 from .errors import WxpipeError
+from .guards import check_trained_on
 from .model import Forecaster, ModelMetadata, load
 from .progress import progress
 from .samples import read_batch
@@ -29,18 +30,26 @@ BATCH = 8  # initial dates rolled out together
 
 
 def predict(
-    dataset: Dataset, checkpoint: str | Path, cfg: EvaluationConfig, out: str | Path, *, lineage: str | None = None
+    dataset: Dataset,
+    checkpoint: str | Path,
+    cfg: EvaluationConfig,
+    out: str | Path,
+    *,
+    lineage: str | None = None,
+    run: str | None = None,
 ) -> forecasts.Forecasts:
     """Forecast ``cfg.leads`` from each initial date in ``cfg.period``; write the forecasts file ``out``.
 
     ``lineage`` is the checkpoint's lineage id, recorded in the file's model metadata. A model with
     forcings is given them from the dataset at every valid time, so those dates must be present too.
+    ``run`` is the training run's name, for ``cfg.other_datasets`` (:func:`wxpipe.guards.check_trained_on`).
     """
     checkpoint, out = Path(checkpoint), Path(out)
     model = load(checkpoint)
     meta = model.metadata if lineage is None else dataclasses.replace(model.metadata, lineage=lineage)
     forecasts.check_dataset(checkpoint, dataset.variables, meta.grid, meta.frequency, dataset)
     check_variables(checkpoint, meta, dataset.variables)
+    check_trained_on(meta.dataset_uuid, checkpoint, dataset, cfg.other_datasets, run)
     leads = forecasts.lead_steps(cfg.leads)
     ahead = list(range(1, leads[-1] + 1)) if meta.forcings else leads
     starts = forecasts.initial_dates(dataset, cfg.period, ahead, meta.input_steps)

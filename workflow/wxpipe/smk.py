@@ -94,11 +94,14 @@ OFFLINE_MODES = ("offline", "fallback")
 
 
 def stage_waits(cfg: Config, stage: str) -> list[str]:
-    """What a stage target waits for besides the records it publishes: for ``train``, the MLflow syncs of
-    the runs that log offline or may (``mlflow.mode``), so ``snakemake train`` ends with every run on the server."""
-    if stage != "train":
-        return []
-    return [paths.marker("mlflow-sync", r) for r, t in cfg.training.items() if t.mlflow.mode in OFFLINE_MODES]
+    """What a stage target waits for besides the records it publishes: for ``train`` and ``evaluate``, the
+    MLflow syncs of the runs that log offline or may (``mlflow.mode``), so the target ends with every run on
+    the server (the ``sync_mlflow`` and ``sync_mlflow_evaluation`` rules)."""
+    if stage == "train":
+        return [paths.marker("mlflow-sync", r) for r, t in cfg.training.items() if t.mlflow.mode in OFFLINE_MODES]
+    if stage == "evaluate" and cfg.evaluation is not None and cfg.evaluation.mlflow.mode in OFFLINE_MODES:
+        return [paths.marker("mlflow-sync-evaluation", r) for r in cfg.training]
+    return []
 
 
 def _parts(n: int) -> list[str]:

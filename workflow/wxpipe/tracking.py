@@ -12,7 +12,9 @@ path instead: the artefacts land beside it from whatever directory a job runs.
 
 Compute nodes without internet log offline (``mlflow.mode``, :func:`open_store`): to a sqlite store beside
 the model (:func:`wxpipe.paths.offline_store`), which ``wxpipe mlflow-sync`` copies to the server after
-the job and records in ``synced.json`` (:func:`synced` follows it).
+the job and records in ``synced.json`` (:func:`synced` follows it). Evaluation logs the same way, to a
+store beside its scores (:func:`wxpipe.paths.evaluation_store`), in a run of its own that only links to
+the training run (:func:`training_link`).
 """
 
 from __future__ import annotations
@@ -39,7 +41,11 @@ CREDENTIALS = "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLF
 ANSWER_SECONDS = 5  # how long a tracking server has to answer the first request, which is not retried
 MAX_PARAMS = 100  # MLflow's limit per log_batch call
 MAX_METRICS = 1000
+QUICK = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": str(ANSWER_SECONDS)}
 SYNCED = "synced.json"  # beside a store that wxpipe mlflow-sync copied: its runs' ids at the destination
+TRAINING_RUN = "wxpipe.training_run_id"  # an evaluation run's link to its model's training run
+TRAINING_URI = "wxpipe.training_tracking_uri"
+PARENT = "mlflow.parentRunId"
 
 
 class ServerUnreachable(WxpipeError):
@@ -127,9 +133,8 @@ def client(uri: str) -> Any:
 
 def check_server(mlflow_client: Any, uri: str, seconds: int = ANSWER_SECONDS) -> None:
     """Raise one line naming the (redacted) server when it does not answer within ``seconds``."""
-    quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": str(seconds)}
     try:
-        with environment(quick):
+        with environment({**QUICK, "MLFLOW_HTTP_REQUEST_TIMEOUT": str(seconds)}):
             mlflow_client.search_experiments(max_results=1)
     except Exception as exc:
         reason, answered = _reason(exc, seconds)
@@ -204,6 +209,28 @@ def synced(uri: str, run_id: str) -> tuple[str, str]:
     return (str(copy["tracking_uri"]), str(copy["run_id"])) if copy else (uri, run_id)
 
 
+def same_store(a: str, b: str) -> bool:
+    """Whether two tracking URIs name one store (sqlite by the database file, else by the redacted URI)."""
+    da, db = sqlite_path(a), sqlite_path(b)
+    if da is not None and db is not None:
+        return da.resolve() == db.resolve()
+    return redact(a).rstrip("/") == redact(b).rstrip("/")
+
+
+def training_link(mlflow_client: Any, uri: str, run_id: str | None, training_uri: str | None) -> dict[str, str]:
+    """Tags that link a run logged to ``uri`` (evaluation's) to training run ``run_id`` of ``training_uri``,
+    followed to its synced copy: its id and store always, and ``mlflow.parentRunId`` when it is in the same
+    store (MLflow then nests the run under it). Nothing is written to the training run; ``wxpipe mlflow-sync``
+    links a synced evaluation run again at the destination."""
+    if not (run_id and training_uri):
+        return {}
+    where, found = synced(training_uri, run_id)
+    link = {TRAINING_RUN: found, TRAINING_URI: redact(where)}
+    if same_store(where, uri) and active_run(mlflow_client, found) is not None:
+        link[PARENT] = found
+    return link
+
+
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     """Nested config -> ``{"train.start": "...", ...}``, values as MLflow stores them (strings)."""
     out: dict[str, str] = {}
@@ -249,11 +276,34 @@ def set_tags(mlflow_client: Any, run_id: str, tags: Mapping[str, str]) -> None:
         mlflow_client.log_batch(run_id, tags=items[lo : lo + MAX_PARAMS])
 
 
-def source_tags() -> dict[str, str]:
+@contextmanager
+def new_run(mlflow_client: Any, experiment: str, name: str, tags: Mapping[str, str]) -> Iterator[str]:
+    """A run for a block: its id, ended FINISHED after the block, else FAILED (KILLED on Ctrl-C), the
+    latter with no retries so a server that went away does not hold the error back for minutes."""
+    run_id: str = mlflow_client.create_run(experiment, run_name=name, tags=dict(tags)).info.run_id
+    try:
+        yield run_id
+    except BaseException as exc:
+        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        try:
+            with environment(QUICK):
+                mlflow_client.set_terminated(run_id, status=status)
+        except Exception as err:
+            log.warning(
+                "could not mark MLflow run %s %s: %s",
+                run_id,
+                status,
+                re.sub(r"//[^/\s@]+@", "//", str(err).splitlines()[0])[:200],
+            )
+        raise
+    mlflow_client.set_terminated(run_id, status="FINISHED")
+
+
+def source_tags(command: str = "wxpipe train") -> dict[str, str]:
     """MLflow's source tags: the git commit wxpipe runs from and whether its tree has changes (no remote
     URL: one may hold a token)."""
     commit, dirty = git_commit(), git_dirty()
-    tags = {"mlflow.source.type": "LOCAL", "mlflow.source.name": "wxpipe train"}
+    tags = {"mlflow.source.type": "LOCAL", "mlflow.source.name": command}
     if commit is not None:
         tags["mlflow.source.git.commit"] = commit
     if dirty is not None:
@@ -280,7 +330,7 @@ def log_dataset(
 
 def reopen(mlflow_client: Any, run_id: str) -> bool:
     """Set a run RUNNING again to continue it; False when it is gone (deleted, or not in this store)."""
-    if _active(mlflow_client, run_id) is None:
+    if active_run(mlflow_client, run_id) is None:
         return False
     mlflow_client.update_run(run_id, status="RUNNING")
     return True
@@ -288,7 +338,7 @@ def reopen(mlflow_client: Any, run_id: str) -> bool:
 
 def close_orphan(mlflow_client: Any, run_id: str) -> bool:
     """Mark a run that a killed process left RUNNING as KILLED; True when it was such a run."""
-    run = _active(mlflow_client, run_id)
+    run = active_run(mlflow_client, run_id)
     if run is None or run.info.status != "RUNNING":
         return False
     mlflow_client.set_terminated(run_id, status="KILLED")
@@ -305,7 +355,7 @@ def close_orphans(mlflow_client: Any, experiment: str, tags: Mapping[str, str]) 
     return orphans
 
 
-def _active(mlflow_client: Any, run_id: str) -> Any:
+def active_run(mlflow_client: Any, run_id: str) -> Any:
     """The run, or None when it is deleted or not in this store."""
     from mlflow.exceptions import MlflowException
 

@@ -61,6 +61,8 @@ SITE_OPTIONS = (
     arg("--ssh-config", help="ssh config file for ssh:// hosts (default: WXPIPE_SSH_CONFIG or ssh's own)"),
 )
 CHECKPOINT = (*LINEAGE, arg("dataset", type=Path), arg("checkpoint", type=Path))
+# the training run a model or its forecasts belong to (evaluation.other_datasets is keyed by it)
+RUN_NAME = arg("--name", default=None, help="the training run, for evaluation.other_datasets")
 
 COMMANDS = (
     Command(
@@ -247,7 +249,7 @@ COMMANDS = (
         "predict",
         _ml.cmd_predict,
         "roll a checkpoint out over the evaluation period into a forecasts file (Zarr v2)",
-        (*CHECKPOINT, arg("out", type=Path), settings("evaluation"), threads(1, "torch")),
+        (*CHECKPOINT, arg("out", type=Path), settings("evaluation"), threads(1, "torch"), RUN_NAME),
     ),
     Command(
         "evaluate",
@@ -259,6 +261,7 @@ COMMANDS = (
             arg("forecasts", type=Path),
             arg("out", type=Path),
             settings("evaluation"),
+            RUN_NAME,
         ),
     ),
     Command(

@@ -91,7 +91,8 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
     cfg = EvaluationConfig.model_validate(_settings(args.settings))
     ds = open_dataset(args.dataset)
-    fc = predict(ds, args.checkpoint, cfg, args.out, lineage=_tags(args).get("lineage.checkpoint"))
+    lineage = _tags(args).get("lineage.checkpoint")
+    fc = predict(ds, args.checkpoint, cfg, args.out, lineage=lineage, run=args.name)
     finish(args, f"{args.out}: {len(fc.init_dates)} forecasts of {args.checkpoint} on {ds.path}", args.out)
     record(args, "forecasts", [describe_tree(args.out, uuid=ds.uuid)], params_of(cfg))
 
@@ -104,7 +105,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     cfg = EvaluationConfig.model_validate(_settings(args.settings))
     ds = open_dataset(args.dataset)
-    evaluate(ds, args.forecasts, cfg, args.out, {**_tags(args), "dataset_uuid": ds.uuid})
-    finish(args, f"{args.out}: scores of {args.forecasts} over {cfg.period.start} .. {cfg.period.end}", args.out)
+    scores = evaluate(ds, args.forecasts, cfg, args.out, _tags(args), run=args.name)
+    what = f"{args.out}: scores of {args.forecasts} over {cfg.period.start} .. {cfg.period.end}"
+    finish(args, f"{what}; mlflow run {scores['mlflow']['run_id']}", args.out)
     outs = [describe_file(args.out / "scores.json"), describe_file(args.out / "scorecard.png")]
-    record(args, "evaluation", outs, params_of(cfg))
+    record(args, "evaluation", outs, params_of(cfg), mlflow=scores["mlflow"])
