@@ -4,6 +4,7 @@ The servers are scripts in tests/services/ (usable by hand too). A missing sshd 
 that need them, with the command that installs them: CI installs them, so a skip would hide a regression.
 """
 
+import importlib.util
 import os
 import secrets
 import socket
@@ -14,10 +15,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 SERVICES = Path(__file__).resolve().parent / "services"
+UNIT_CONFTEST = Path(__file__).resolve().parent / "unit" / "conftest.py"
 BIN = Path(sys.executable).parent
 
 
@@ -125,3 +128,14 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSe
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def unit_helpers() -> ModuleType:
+    """The unit tests' tiny dataset and configs (tests/unit/conftest.py), for the integration tests that train
+    in-process; loaded by path, whatever pytest's import mode."""
+    spec = importlib.util.spec_from_file_location("wxpipe_unit_helpers", UNIT_CONFTEST)
+    assert spec is not None and spec.loader is not None
+    module = sys.modules.setdefault(spec.name, importlib.util.module_from_spec(spec))
+    spec.loader.exec_module(module)
+    return module

@@ -6,10 +6,8 @@ unreachable, online evaluation fails in seconds, in one line, leaving no scores 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import socket
-import sys
 import time
 from pathlib import Path
 from types import ModuleType
@@ -25,17 +23,7 @@ from wxpipe.train import train
 
 pytestmark = pytest.mark.integration
 
-UNIT = Path(__file__).resolve().parent.parent / "unit" / "conftest.py"
 CHECKPOINT = Path("results/models/evaluated/checkpoint.pt")  # a name of its own: MLflow caches stores by URI
-
-
-def _unit_helpers() -> ModuleType:
-    """The tiny dataset and configs of the unit tests, loaded by path (any import mode)."""
-    spec = importlib.util.spec_from_file_location("wxpipe_unit_helpers", UNIT)
-    assert spec is not None and spec.loader is not None
-    module = sys.modules.setdefault(spec.name, importlib.util.module_from_spec(spec))
-    spec.loader.exec_module(module)
-    return module
 
 
 def _snapshot(client: Any, run_id: str) -> tuple[Any, ...]:
@@ -52,24 +40,27 @@ def _evaluate(dataset: Any, forecasts: Path, cfg: Any, run: str, **mlflow: Any) 
 
 
 def test_evaluation_runs_are_linked_to_the_training_run_and_never_change_it(
-    mlflow_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    unit_helpers: ModuleType,
+    mlflow_server: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from mlflow.tracking import MlflowClient
 
-    helpers = _unit_helpers()
     monkeypatch.chdir(tmp_path)
-    dataset = helpers._make_dataset(Path("results/datasets/tiny.zarr"))
+    dataset = unit_helpers._make_dataset(Path("results/datasets/tiny.zarr"))
     url = mlflow_server.ready()
     mlflow = {"tracking_uri": url, "experiment": "evaluated"}
-    trained = train(dataset, helpers._training_config(tmp_path, steps=10, mlflow=mlflow), CHECKPOINT, "ev", {})
+    trained = train(dataset, unit_helpers._training_config(tmp_path, steps=10, mlflow=mlflow), CHECKPOINT, "ev", {})
     server = MlflowClient(url)
     experiment = server.get_experiment_by_name("evaluated")
     assert experiment is not None
     training = server.get_run(trained.run_id)
     before = _snapshot(server, training.info.run_id)
     period = {
-        "start": (helpers.START + 40 * helpers.STEP).isoformat(),
-        "end": (helpers.START + 59 * helpers.STEP).isoformat(),
+        "start": (unit_helpers.START + 40 * unit_helpers.STEP).isoformat(),
+        "end": (unit_helpers.START + 59 * unit_helpers.STEP).isoformat(),
     }
     cfg = EvaluationConfig.model_validate({"period": period, "leads": [1, 2, 4]})
     forecasts = Path("results/forecasts/ev.zarr")

@@ -7,7 +7,6 @@ server does not check it: what matters is where the client lets it go).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import secrets
@@ -25,26 +24,17 @@ from wxpipe.provenance import git_commit
 pytestmark = pytest.mark.integration
 
 BIN = Path(sys.executable).parent
-UNIT = Path(__file__).resolve().parent.parent / "unit" / "conftest.py"
 
 
-def _unit_helpers() -> ModuleType:
-    """The tiny dataset and training config of the unit tests, loaded by path (any import mode)."""
-    spec = importlib.util.spec_from_file_location("wxpipe_unit_helpers", UNIT)
-    assert spec is not None and spec.loader is not None
-    module = sys.modules.setdefault(spec.name, importlib.util.module_from_spec(spec))
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_training_on_a_server_logs_everything_and_no_credential(mlflow_server: Any, tmp_path: Path) -> None:
+def test_training_on_a_server_logs_everything_and_no_credential(
+    unit_helpers: ModuleType, mlflow_server: Any, tmp_path: Path
+) -> None:
     from mlflow.tracking import MlflowClient
 
-    helpers = _unit_helpers()
     project = tmp_path / "project"
     project.mkdir()
-    dataset = helpers._make_dataset(project / "results" / "datasets" / "tiny.zarr")
-    settings = params_of(helpers._training_config(project, steps=20, mlflow={"experiment": "server"}))
+    dataset = unit_helpers._make_dataset(project / "results" / "datasets" / "tiny.zarr")
+    settings = params_of(unit_helpers._training_config(project, steps=20, mlflow={"experiment": "server"}))
     assert settings["mlflow"]["tracking_uri"] is None  # from the environment
     secret = f"pw-{secrets.token_hex(16)}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server.ready(), "MLFLOW_TRACKING_USERNAME": "bob"}

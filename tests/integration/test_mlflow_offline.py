@@ -6,10 +6,8 @@ does not answer logs offline within seconds.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import socket
-import sys
 import time
 from pathlib import Path
 from types import ModuleType
@@ -24,17 +22,7 @@ from wxpipe.train import train
 
 pytestmark = pytest.mark.integration
 
-UNIT = Path(__file__).resolve().parent.parent / "unit" / "conftest.py"
 CHECKPOINT = Path("results/models/offline/checkpoint.pt")  # a name of its own: MLflow caches stores by URI
-
-
-def _unit_helpers() -> ModuleType:
-    """The tiny dataset and training config of the unit tests, loaded by path (any import mode)."""
-    spec = importlib.util.spec_from_file_location("wxpipe_unit_helpers", UNIT)
-    assert spec is not None and spec.loader is not None
-    module = sys.modules.setdefault(spec.name, importlib.util.module_from_spec(spec))
-    spec.loader.exec_module(module)
-    return module
 
 
 def _histories(client: Any, run: Any) -> dict[str, list[tuple[int, int, float]]]:
@@ -52,16 +40,15 @@ def _only_run(client: Any, experiment: str) -> Any:
 
 
 def test_an_offline_run_reaches_the_server_by_sync_whole_and_once(
-    mlflow_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    unit_helpers: ModuleType, mlflow_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from mlflow.tracking import MlflowClient
 
-    helpers = _unit_helpers()
     monkeypatch.chdir(tmp_path)
     url = mlflow_server.url  # training asks it nothing, so it need not be up yet (it starts meanwhile)
-    dataset = helpers._make_dataset(Path("results/datasets/tiny.zarr"))
+    dataset = unit_helpers._make_dataset(Path("results/datasets/tiny.zarr"))
     mlflow = {"tracking_uri": url, "experiment": "offline", "mode": "offline"}
-    result = train(dataset, helpers._training_config(tmp_path, steps=20, mlflow=mlflow), CHECKPOINT, "off", {})
+    result = train(dataset, unit_helpers._training_config(tmp_path, steps=20, mlflow=mlflow), CHECKPOINT, "off", {})
 
     store = Path(tracking.offline_uri(CHECKPOINT.parent).removeprefix("sqlite:///"))
     assert store == Path("results/models/offline/mlflow/mlflow.db") and store.is_file()
@@ -94,7 +81,7 @@ def test_an_offline_run_reaches_the_server_by_sync_whole_and_once(
     assert main(["mlflow-sync", str(store), "--to", url]) == 0  # again: nothing new
     assert _histories(server, _only_run(server, "offline")) == _histories(local, source)
 
-    longer = helpers._training_config(tmp_path, steps=30, mlflow=mlflow)  # resumed after the first sync
+    longer = unit_helpers._training_config(tmp_path, steps=30, mlflow=mlflow)  # resumed after the first sync
     assert train(dataset, longer, CHECKPOINT, "off", {}).run_id == result.run_id
     assert main(["mlflow-sync", str(store), "--to", url]) == 0
     again = _only_run(server, "offline")
@@ -139,16 +126,15 @@ def test_a_file_store_as_anemoi_writes_it_syncs_too(
 
 
 def test_fallback_logs_offline_at_once_when_the_server_does_not_answer(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+    unit_helpers: ModuleType, tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from mlflow.tracking import MlflowClient
 
-    helpers = _unit_helpers()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{s.getsockname()[1]}"
-    dataset = helpers._make_dataset(tmp_path / "tiny.zarr")
-    cfg = helpers._training_config(tmp_path, steps=5, mlflow={"tracking_uri": closed, "mode": "fallback"})
+    dataset = unit_helpers._make_dataset(tmp_path / "tiny.zarr")
+    cfg = unit_helpers._training_config(tmp_path, steps=5, mlflow={"tracking_uri": closed, "mode": "fallback"})
     began = time.time()
     result = train(dataset, cfg, tmp_path / "fallback" / "checkpoint.pt", "fallback", {})
     [warning] = [r for r in caplog.records if r.name == "wxpipe.tracking"]
