@@ -356,7 +356,7 @@ def test_training_goes_on_job_after_job(site_run: Run, tmp_path: Path) -> None:
     spent; then it finishes in one MLflow run."""
     if site_run.site.name != SITES[0]:
         pytest.skip(f"one run is enough; it runs on the {SITES[0]} cluster")
-    from wxpipe.train.continuation import saved_step
+    from wxpipe.train.state import saved_step
 
     steps = 3000
     cmd = _tiny_training(site_run, tmp_path, "long", 1, steps=steps, checkpoint_every=20)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from wxpipe.train import continuation
-from wxpipe.train.state import STATE_FILE
+from wxpipe.train.state import STATE_FILE, saved_step
 
 
 @pytest.fixture
@@ -37,8 +37,8 @@ def test_only_a_batch_script_is_a_batch_job() -> None:
 
 
 def test_the_saved_step_is_read(tmp_path: Path) -> None:
-    assert continuation.saved_step(tmp_path) is None
-    assert continuation.saved_step(_state(tmp_path / "s", 37)) == 37
+    assert saved_step(tmp_path) is None
+    assert saved_step(_state(tmp_path / "s", 37)) == 37
 
 
 def test_progress_requeues_the_job(tmp_path: Path, scontrol: tuple[dict[str, str], Path]) -> None:

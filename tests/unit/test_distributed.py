@@ -35,8 +35,8 @@ import json, os, signal, sys
 from wxpipe.cli import main
 from wxpipe.train import loop
 read, step, steps = loop.prefetched, loop._train_step, []
-def recording(*args):
-    for batch in read(*args):
+def recording(*args, **kwargs):
+    for batch in read(*args, **kwargs):
         with open(os.environ["WXPIPE_TEST_READS"], "a") as f:
             f.write(json.dumps(batch.starts.tolist()) + "\\n")
         yield batch

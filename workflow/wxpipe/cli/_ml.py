@@ -39,12 +39,13 @@ def cmd_train(args: argparse.Namespace) -> None:
     from ..lineage import describe_file
     from ..tracking import recorded_uri
     from ..train import EXIT_STOPPED, TrainingStopped, continuation, distributed, state_folder, train
+    from ..train.state import saved_step
 
     cfg = TrainingConfig.model_validate(_settings(args.settings))
     launch = distributed.srun_command(args.argv, args.ranks, args.cpus_per_rank)
     if launch is not None:  # in a SLURM job: one rank per task
         folder = state_folder(Path(args.checkpoint))
-        before = continuation.saved_step(folder)
+        before = saved_step(folder)
         log.info("starting %d ranks: %s", args.ranks, " ".join(launch))
         code = subprocess.call(launch, env={**os.environ, distributed.LAUNCHED: "1"})
         if code == EXIT_STOPPED:

@@ -18,9 +18,7 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-import torch
-
-from .state import STATE_FILE
+from .state import STATE_FILE, saved_step
 
 log = logging.getLogger(__name__)
 
@@ -33,18 +31,6 @@ def batch_job(environ: Mapping[str, str] | None = None) -> str | None:
     if env.get("SLURM_JOB_ID") and not env.get("SLURM_STEP_ID"):
         return env["SLURM_JOB_ID"]
     return None
-
-
-def saved_step(folder: Path) -> int | None:
-    """The step of the training state in ``folder`` (None when there is none), without loading its tensors."""
-    path = Path(folder) / STATE_FILE
-    if not path.exists():
-        return None
-    try:
-        return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["step"])
-    except (OSError, RuntimeError, EOFError, KeyError, TypeError, ValueError) as exc:
-        log.warning("%s: cannot read its step (%s)", path, exc)
-        return None
 
 
 def requeue(folder: Path, before: int | None, environ: Mapping[str, str] | None = None) -> bool:

@@ -190,7 +190,7 @@ def _fit(run: Session, stop: StopSignals) -> int:
             yield distributed.shard(starts, ctx)
 
     count = cfg.steps - run.step
-    batches = prefetched(run.data.dataset, shares(), run.data.offsets, count, cfg.loader, ctx.device, False)
+    batches = prefetched(run.data.dataset, shares(), run.data.offsets, count, cfg.loader, ctx.device, drop_nan=False)
     bar = progress(iterable=batches, total=cfg.steps, initial=run.step, desc=f"train {run.name}", unit="step")
     waits = WaitClock(LOG_EVERY)  # the data wait of the last steps, against their wall time
     clock = time.perf_counter()

@@ -11,6 +11,7 @@ is; loaded with ``weights_only`` (no pickled code runs).
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from ..errors import WxpipeError
 from ..fsutil import atomic_path
 from . import distributed
 from .order import Position
+
+log = logging.getLogger(__name__)
 
 STATE_FORMAT = 2  # 2: roles, multistep input, rollout (identity keys of 1 are gone)
 STATE_FILE = "last.pt"
@@ -169,6 +172,18 @@ def load_state(folder: Path) -> TrainingState | None:
         raise WxpipeError(
             f"{path}: not a training state this wxpipe can continue ({exc}); remove {folder} to start afresh"
         ) from None
+
+
+def saved_step(folder: Path) -> int | None:
+    """The step of the training state in ``folder`` (None when there is none), without loading its tensors."""
+    path = Path(folder) / STATE_FILE
+    if not path.exists():
+        return None
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["step"])
+    except (OSError, RuntimeError, EOFError, KeyError, TypeError, ValueError) as exc:
+        log.warning("%s: cannot read its step (%s)", path, exc)
+        return None
 
 
 def rng_states(ctx: distributed.Context) -> list[dict[str, Any]]:
