@@ -63,7 +63,9 @@ localrules:
     transfer,
     train,
     predict,
+    climatology,
     evaluate,
+    compare,
 
 
 # Stage targets (`snakemake statistics`, `snakemake -R train`), one definition for all seven: each publishes

@@ -18,6 +18,7 @@ import pytest
 from wxpipe import tracking
 from wxpipe.cli import main
 from wxpipe.config import EvaluationConfig, params_of
+from wxpipe.evaluate import OUTPUTS
 from wxpipe.predict import predict
 from wxpipe.train import train
 
@@ -85,7 +86,7 @@ def test_evaluation_runs_are_linked_to_the_training_run_and_never_change_it(
     [copy] = server.search_runs([experiment.experiment_id], filter_string="attributes.run_name = 'offline-evaluation'")
     assert copy.data.tags[tracking.PARENT] == training.info.run_id
     assert link.items() <= copy.data.tags.items()
-    assert sorted(a.path for a in server.list_artifacts(copy.info.run_id)) == ["scorecard.png", "scores.json"]
+    assert sorted(a.path for a in server.list_artifacts(copy.info.run_id)) == sorted(OUTPUTS)
 
     assert _snapshot(server, training.info.run_id) == before
 

@@ -161,4 +161,5 @@ def test_evaluation_reads_and_follows_the_copy_training_read(tmp_path: Path) -> 
     assert evaluate[evaluate.index("--upstream") + 1 : evaluate.index("2>")] == [
         "results/lineage/predict/tiny.json",
         *copy,
+        "results/lineage/climatology/small.json",
     ]

@@ -197,15 +197,33 @@ def test_mlflow_run_has_metrics(run: Path) -> None:
     assert any(v == record["inputs"][0] for v in r.data.tags.values())
 
 
-def test_scores_cover_variables_and_leads(run: Path) -> None:
+def test_scores_cover_variables_leads_regions_and_baselines(run: Path) -> None:
     scores = json.loads((run / "results/evaluation/tiny/scores.json").read_text())
     variables = zarr.open_group(str(run / "results/datasets/small.zarr"), mode="r").attrs["variables"]
     assert sorted(scores["variables"]) == sorted(variables)
-    for kind in ("model", "persistence"):
+    assert scores["forecasts"] == {"tiny": "model", "persistence": "persistence", "climatology": "climatology"}
+    assert list(scores["regions"])[-1] == "north-atlantic"
+    for kind in scores["forecasts"]:
         for v in variables:
-            row = scores["rmse"][kind][v]
-            assert len(row) == 2 and all(np.isfinite(row))
-    assert (run / "results/evaluation/tiny/scorecard.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            row = scores["scores"]["rmse"][kind]["global"][v]
+            assert len(row) == 2 and all(x is not None and x >= 0 for x in row)
+    acc = scores["scores"]["acc"]
+    assert all(x is not None for v in variables for x in acc["tiny"]["global"][v])  # against the climatology
+    folder = run / "results/evaluation/tiny"
+    for png in ("scorecard.png", "leads.png", "maps.png"):
+        assert (folder / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (run / "results/climatology/small.zarr/.zattrs").exists()
+    assert (run / "results/models/tiny/loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_compare_puts_the_run_beside_its_baselines(run: Path) -> None:
+    table = json.loads((run / "results/comparison/comparison.json").read_text())
+    assert (run / "results/comparison/scorecard.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    record = json.loads((run / "results/lineage/compare/runs.json").read_text())
+    assert record["kind"] == "comparison"
+    evaluation = json.loads((run / "results/lineage/evaluate/tiny.json").read_text())
+    assert record["inputs"] == [evaluation["id"]]
+    assert "tiny" in json.dumps(table)
 
 
 def test_lineage_resolves(run: Path) -> None:
@@ -213,6 +231,7 @@ def test_lineage_resolves(run: Path) -> None:
     records = cat["records"]
     kinds = {r["kind"] for r in records.values()}
     assert {"archive", "part", "dataset", "statistics", "layout", "copy", "checkpoint", "evaluation"} <= kinds
+    assert {"climatology", "comparison"} <= kinds
     for rec in records.values():
         assert all(i in records for i in rec["inputs"])
         assert rec["software"]["packages"]["zarr"]

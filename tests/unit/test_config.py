@@ -102,7 +102,10 @@ def test_training_threads_are_the_jobs_not_a_setting(tmp_path: Path) -> None:
 
 # The evaluation guards (wxpipe.guards): refused at config validation, before any job runs.
 EVAL = "period: {start: 2020-03-11T00:00, end: 2020-03-31T18:00}"
-STATS = "      end: 2020-02-29T18:00 # with the training period: the normaliser never sees validation or evaluation\n"
+STATS = (
+    "      start: 2020-01-01T00:00\n"
+    "      end: 2020-02-29T18:00 # the training period: the normaliser never sees validation or evaluation\n"
+)
 
 
 def _refusal(path: Path) -> str:
@@ -135,17 +138,30 @@ def test_evaluation_inside_a_training_period_is_refused(tmp_path: Path, period: 
 
 
 def test_statistics_including_the_evaluation_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without the demo's statistics end, anemoi's default (the first 80 % of the dates) reaches 2020-03-13."""
+    """Without the demo's statistics period, anemoi's default (the first 80 % of the dates) of a dataset that
+    starts in 2020 reaches 2020-03-13."""
     monkeypatch.chdir(REPO)
-    message = _refusal(_edited(tmp_path, "config/config.yaml", STATS, ""))
+    recipe = _edited(tmp_path, "config/recipes/demo.yaml", "  start: 2019-03-01T00:00\n", "  start: 2020-01-01T00:00\n")
+    config = _edited(tmp_path, "config/config.yaml", STATS, "")
+    config.write_text(config.read_text().replace("config/recipes/demo.yaml", str(recipe)))
+    message = _refusal(config)
     assert (
         "evaluation.period 2020-03-11 .. 2020-03-31T18:00 overlaps the statistics period of datasets.demo "
-        "2020-01-01 .. 2020-03-13T12:00 (anemoi's default for config/recipes/demo.yaml" in message
+        f"2020-01-01 .. 2020-03-13T12:00 (anemoi's default for {recipe}" in message
     )
-    assert "the normaliser of training.demo" in message
+    assert "the normaliser of training.demo, training.demo-narrow" in message
     later = _edited(tmp_path, "config/config.yaml", STATS, STATS.replace("02-29T18:00", "03-12T00:00"))
     message = _refusal(later)
-    assert "datasets.demo 2020-01-01 .. 2020-03-12 (datasets.demo.statistics.end, else anemoi's default" in message
+    assert "datasets.demo 2020-01-01 .. 2020-03-12 (datasets.demo.statistics" in message
+
+
+def test_a_climatology_that_sees_the_evaluation_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    clim = "period: {start: 2019-03-01T00:00, end: 2019-05-31T18:00}"
+    with pytest.raises(WxpipeError, match=r"evaluation.climatology.period 2019-03-01 \.\. 2020-03-12 overlaps"):
+        load_config(_edited(tmp_path, "config/config.yaml", clim, "period: {start: 2019-03-01, end: 2020-03-12}"))
+    with pytest.raises(WxpipeError, match=r"evaluation.baseline: 'hres' is none of \['persistence', 'climatology'"):
+        load_config(_edited(tmp_path, "config/config.yaml", "baseline: persistence", "baseline: hres"))
 
 
 def test_allow_overlap_warns_and_hands_the_overlap_to_the_jobs(
@@ -157,9 +173,10 @@ def test_allow_overlap_warns_and_hands_the_overlap_to_the_jobs(
     overlap = (
         "evaluation.period 2020-03-05 .. 2020-03-31 overlaps training.demo.validation 2020-03-01 .. 2020-03-10T18:00"
     )
-    assert cfg.evaluation is not None and cfg.evaluation.overlap == [overlap]
+    both = [overlap, overlap.replace("training.demo.", "training.demo-narrow.")]
+    assert cfg.evaluation is not None and cfg.evaluation.overlap == both
     assert f"{overlap}: scored anyway" in caplog.text
-    assert json.loads(settings(cfg, "evaluation"))["overlap"] == [overlap]  # what the evaluate job reads
+    assert json.loads(settings(cfg, "evaluation"))["overlap"] == both  # what the evaluate job reads
 
 
 def test_other_datasets_name_training_runs(tmp_path: Path) -> None:

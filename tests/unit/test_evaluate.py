@@ -19,11 +19,11 @@ import zarr
 from wxpipe.config import EvaluationConfig
 from wxpipe.dataset import open_dataset
 from wxpipe.errors import WxpipeError
-from wxpipe.evaluate import evaluate, weighted_mse, weighted_rmse
+from wxpipe.evaluate import OUTPUTS, evaluate
 from wxpipe.grid import area_weights
 from wxpipe.guards import check_trained_on
-from wxpipe.plots import skill
 from wxpipe.predict import predict
+from wxpipe.scores import aggregate, per_date
 
 
 def test_area_weights_mean_one_and_equator_heavier(octahedral_grid: Callable[[int], Any]) -> None:
@@ -47,11 +47,17 @@ def test_area_weights_on_a_regular_grid_are_cos_latitude() -> None:
     np.testing.assert_allclose(w, c / c.mean())
 
 
+def _rmse(forecast: np.ndarray, truth: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(dates, values, variables) -> (variables,): the global RMSE the evaluation computes."""
+    stats = per_date(forecast[:, None], truth, weights, np.ones((1, len(weights)), dtype=bool))
+    return aggregate(stats, 1)["rmse"][0]
+
+
 def test_perfect_forecast_scores_zero() -> None:
     rng = np.random.default_rng(0)
     truth = rng.standard_normal((4, 30, 3))
     w = area_weights(np.linspace(-80, 80, 30))
-    np.testing.assert_array_equal(weighted_rmse(truth, truth, w), np.zeros(3))
+    np.testing.assert_array_equal(_rmse(truth, truth, w), np.zeros(3))
 
 
 def test_rmse_matches_a_hand_computation() -> None:
@@ -72,8 +78,7 @@ def test_rmse_matches_a_hand_computation() -> None:
         expected.append((sum(per_date) / 3) ** 0.5)  # root after the mean over dates
 
     np.testing.assert_allclose(area_weights(lat), weight, rtol=1e-12)
-    np.testing.assert_allclose(weighted_rmse(forecast, truth, area_weights(lat)), expected, rtol=1e-12)
-    assert weighted_mse(forecast, truth, area_weights(lat)).shape == (3, 2)
+    np.testing.assert_allclose(_rmse(forecast, truth, area_weights(lat)), expected, rtol=1e-12)
 
 
 def test_evaluation_loads_no_model_code() -> None:
@@ -110,11 +115,14 @@ def test_scores_cover_every_variable_and_lead(scored: dict[str, Any], trained: A
     assert scores["variables"] == variables
     assert scores["leads_steps"] == [1, 2, 4]
     assert scores["leads_hours"] == [6, 12, 24]
-    for kind in ("model", "persistence"):
-        assert set(scores["rmse"][kind]) == set(variables)
-        for v in variables:
-            values = scores["rmse"][kind][v]
-            assert len(values) == 3 and all(np.isfinite(values)) and all(x > 0 for x in values)
+    assert scores["forecasts"] == {"evaluation": "model", "persistence": "persistence"}
+    assert list(scores["regions"]) == ["global", "n-extratropics", "s-extratropics", "tropics", "europe"]
+    for kind in ("evaluation", "persistence"):
+        for region in scores["regions"]:
+            assert set(scores["scores"]["rmse"][kind][region]) == set(variables)
+            for v in variables:
+                values = scores["scores"]["rmse"][kind][region][v]
+                assert len(values) == 3 and all(x is not None and x > 0 for x in values)
     assert scores["dataset_uuid"] == trained.dataset.uuid
     assert scores["checkpoint"] == str(trained.result.checkpoint)
 
@@ -131,16 +139,17 @@ def test_counts_only_forecasts_with_every_date_present(
 
 
 def test_model_beats_persistence_on_travelling_waves(scored: dict[str, Any]) -> None:
-    scores = scored["scores"]
-    s = skill(scores)
-    assert (s[:, 0] > 0.3).all(), scores["rmse"]  # lead 1 step: clearly better than persistence
-    assert np.isfinite(s).all()
+    rmse = scored["scores"]["scores"]["rmse"]
+    model = np.array(list(rmse["evaluation"]["global"].values()))
+    persistence = np.array(list(rmse["persistence"]["global"].values()))
+    skill = 1 - model / persistence
+    assert (skill[:, 0] > 0.3).all(), rmse  # lead 1 step: clearly better than persistence
 
 
 def test_scorecard_and_mlflow_record(scored: dict[str, Any], trained: Any) -> None:
     png = scored["out"] / "scorecard.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert sorted(p.name for p in scored["out"].iterdir()) == ["scorecard.png", "scores.json"]
+    assert sorted(p.name for p in scored["out"].iterdir()) == sorted(OUTPUTS)
 
     from mlflow.tracking import MlflowClient
 
@@ -148,12 +157,14 @@ def test_scorecard_and_mlflow_record(scored: dict[str, Any], trained: Any) -> No
     scores = scored["scores"]
     run = client.get_run(scores["mlflow"]["run_id"])  # the evaluation's own run (tests/unit/test_evaluate_mlflow.py)
     assert run.info.run_id != trained.result.run_id and run.info.status == "FINISHED"
+    rmse = scores["scores"]["rmse"]
     for v in scores["variables"]:
-        assert run.data.metrics[f"rmse_{v}_6h"] == pytest.approx(scores["rmse"]["model"][v][0])
-        assert run.data.metrics[f"persistence_rmse_{v}_24h"] == pytest.approx(scores["rmse"]["persistence"][v][2])
+        assert run.data.metrics[f"rmse_{v}_6h"] == pytest.approx(rmse["evaluation"]["global"][v][0])
+        assert run.data.metrics[f"persistence_rmse_{v}_24h"] == pytest.approx(rmse["persistence"]["global"][v][2])
+        assert run.data.metrics[f"rmse_{v}_6h_europe"] == pytest.approx(rmse["evaluation"]["europe"][v][0])
     assert run.data.tags["wxpipe.eval_lineage"] == "e1"
     assert run.data.tags["mlflow.parentRunId"] == trained.result.run_id
-    assert sorted(a.path for a in client.list_artifacts(run.info.run_id)) == ["scorecard.png", "scores.json"]
+    assert sorted(a.path for a in client.list_artifacts(run.info.run_id)) == sorted(OUTPUTS)
 
 
 def test_refuses_a_period_without_complete_forecasts(trained: Any, forecasts: Path, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 from wxpipe import paths, smk, tracking
 from wxpipe.config import Config, EvaluationConfig
 from wxpipe.errors import WxpipeError
-from wxpipe.evaluate import evaluate
+from wxpipe.evaluate import OUTPUTS, evaluate
 from wxpipe.predict import predict
 
 
@@ -62,7 +62,7 @@ def test_its_own_run_linked_to_the_training_run_which_is_untouched(
     assert params["leads_steps"] == "1,2,4" and params["leads_hours"] == "6,12,24"
     assert params["forecasts"] == str(forecasts) and params["period.start"] == scores["period"]["start"]
     assert run.data.metrics["n_forecasts"] == scores["n_forecasts"]
-    assert sorted(a.path for a in client.list_artifacts(run.info.run_id)) == ["scorecard.png", "scores.json"]
+    assert sorted(a.path for a in client.list_artifacts(run.info.run_id)) == sorted(OUTPUTS)
 
 
 def test_offline_logs_beside_the_scores_with_no_parent_in_another_store(
@@ -76,7 +76,7 @@ def test_offline_logs_beside_the_scores_with_no_parent_in_another_store(
     assert scores["mlflow"]["tracking_uri"] == tracking.offline_uri(out) == f"sqlite:///{store}"
     tags = MlflowClient(f"sqlite:///{store}").get_run(scores["mlflow"]["run_id"]).data.tags
     assert tags[tracking.TRAINING_RUN] == trained.result.run_id and tracking.PARENT not in tags
-    assert sorted(p.name for p in out.iterdir()) == ["mlflow", "scorecard.png", "scores.json"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(["mlflow", *OUTPUTS])
 
 
 def test_an_unreachable_server_fails_before_scoring_and_leaves_no_scores(
@@ -123,7 +123,7 @@ def test_the_evaluate_target_waits_for_the_sync_of_offline_evaluations() -> None
         )
         expected = [paths.marker("mlflow-sync-evaluation", r) for r in ("a", "b")] if waits else []
         assert smk.stage_waits(cfg, "evaluate") == expected
-        assert smk.stage_waits(cfg, "train") == []
+        assert smk.stage_waits(cfg, "train") == [paths.loss(r, "png") for r in ("a", "b")]  # no training syncs
     assert paths.evaluation_store("r") == "results/evaluation/r/mlflow/mlflow.db"
     assert tracking.offline_uri(Path(paths.evaluation("r"))) == f"sqlite:///{paths.evaluation_store('r')}"
 

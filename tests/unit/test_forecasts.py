@@ -77,7 +77,7 @@ def test_a_killed_predict_leaves_no_store(
 
     monkeypatch.setattr(predict_module, "load", lambda checkpoint: Dying(load(checkpoint)))
     with pytest.raises(KeyboardInterrupt):
-        predict(trained.dataset, trained.result.checkpoint, evaluation_config, tmp_path / "fc.zarr")
+        predict(trained.dataset, trained.result.checkpoint, evaluation_config, tmp_path / "fc.zarr", memory_mb=1)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -61,6 +61,29 @@ def test_a_run_without_a_site_reads_the_original() -> None:
     assert smk.dataset_copy_records(cfg, "t") == ["results/lineage/statistics/d.json"]
 
 
+def test_evaluation_reads_the_climatology_and_the_references_it_is_given() -> None:
+    cfg = _config(None)
+    assert smk.evaluation_inputs(cfg, "t") == {} and smk.evaluation_args(cfg, "t") == ""
+    ev = cfg.evaluation
+    assert ev is not None
+    clim = {"period": {"start": "2020-01-01", "end": "2020-01-04"}}
+    ref = {"name": "hres", "leads": {1: "d"}}
+    cfg = cfg.model_copy(
+        update={"evaluation": ev.model_validate({**ev.model_dump(), "climatology": clim, "reference": ref})}
+    )
+    assert smk.stages(cfg)["climatology"] == ["d"]
+    assert (
+        smk.evaluation_args(cfg, "t")
+        == "--climatology results/climatology/d.zarr --reference 1=results/datasets/d.zarr"
+    )
+    assert smk.evaluation_upstream(cfg, "t") == [
+        "results/lineage/predict/t.json",
+        "results/lineage/statistics/d.json",
+        "results/lineage/climatology/d.json",
+        "results/lineage/statistics/d.json",
+    ]
+
+
 def test_stage_targets_and_their_parts() -> None:
     cfg = _config(None)
     assert smk.stages(cfg) == {
@@ -70,7 +93,9 @@ def test_stage_targets_and_their_parts() -> None:
         "transfer": ["here/d", "bucket/l"],
         "train": ["t"],
         "predict": ["t"],
+        "climatology": [],
         "evaluate": ["t"],
+        "compare": ["runs"],
     }
     assert smk.load_records(cfg, "d") == [f"results/lineage/load/d/part-{i}-of-2.json" for i in (1, 2)]
     assert smk.layout_markers(cfg, "l")[-1] == "results/lineage/.pending/rechunk_part/l/part-3-of-3.done"

@@ -254,7 +254,8 @@ def test_the_train_target_waits_for_the_syncs_of_offline_runs() -> None:
     cfg = Config.model_validate(
         {"datasets": {"d": {"recipe": "r.yaml"}}, "training": training, "evaluation": {"period": period}}
     )
-    assert smk.stage_waits(cfg, "train") == [paths.marker("mlflow-sync", r) for r in ("off", "fb")]
+    curves = [paths.loss(r, "png") for r in training]
+    assert smk.stage_waits(cfg, "train") == [*curves, *(paths.marker("mlflow-sync", r) for r in ("off", "fb"))]
     assert smk.stage_waits(cfg, "predict") == []
     assert paths.marker("mlflow-sync", "off") == "results/lineage/.pending/mlflow-sync/off.done"
 

@@ -12,6 +12,7 @@ rule train_model:
         dataset=lambda w: smk.training_source_records(CFG, w.run),
     output:
         checkpoint=paths.model("{run}"),
+        loss=paths.loss("{run}", "json"),
         record=temp(paths.pending("train", "{run}")),
     params:
         dataset=lambda w: smk.training_source(CFG, w.run),
@@ -35,3 +36,25 @@ rule train_model:
         "wxpipe train {params.dataset:q} {output.checkpoint:q} --name {wildcards.run} --settings {params.settings:q}"
         " --ranks {resources.tasks} --cpus-per-rank {threads}"
         " --lineage {output.record:q} --upstream {input:q} 2> {log:q}"
+
+
+rule draw_loss_curve:
+    input:
+        loss=paths.loss("{run}", "json"),
+    output:
+        png=report(
+            paths.loss("{run}", "png"),
+            caption="../report/loss.rst",
+            category="Training",
+            subcategory="{run}",
+        ),
+    localrule: True
+    log:
+        paths.log("loss-curve", "{run}"),
+    resources:
+        mem_mb=500,
+        runtime=5,
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "wxpipe loss-curve {input.loss:q} {output.png:q} 2> {log:q}"

@@ -13,6 +13,10 @@ from typing import Any, ClassVar, Literal
 
 import pydantic
 
+from ._evaluation import ClimatologyConfig as ClimatologyConfig
+from ._evaluation import MapsConfig as MapsConfig
+from ._evaluation import ReferenceConfig as ReferenceConfig
+from ._evaluation import RegionConfig as RegionConfig
 from ._strict import Frequency, Name, Period, StrictModel
 from ._training import LossWeightsConfig as LossWeightsConfig
 from ._training import NormaliserConfig as NormaliserConfig
@@ -282,6 +286,19 @@ class EvaluationConfig(StrictModel):
         default_factory=lambda: MlflowConfig.model_validate({}),
         description="where evaluation runs are logged (each its own run, linked to the training run)",
     )
+    regions: dict[Name, RegionConfig] = pydantic.Field(default={}, description="boxes scored beside the standard")
+    climatology: ClimatologyConfig | None = pydantic.Field(None, description="the climatology baseline, ACC's too")
+    reference: ReferenceConfig | None = pydantic.Field(None, description="another model's forecasts, as a baseline")
+    baseline: str = pydantic.Field(
+        "persistence", description="skill against: persistence, climatology, the reference's name or a run's"
+    )
+    maps: MapsConfig = pydantic.Field(default_factory=lambda: MapsConfig.model_validate({}))
+    bootstrap: int = pydantic.Field(
+        1000, ge=100, description="paired-bootstrap resamples of the initial dates for the scorecards' significance"
+    )
+    compare: list[Name] = pydantic.Field(
+        default=[], description="training runs put side by side by the compare target; empty: every run"
+    )
 
 
 class Config(StrictModel):
@@ -331,10 +348,12 @@ class Config(StrictModel):
     def _unseen(self) -> Config:
         """Scores on dates no run trained, validated or normalised on (:mod:`wxpipe.guards`); the overlaps
         ``allow_overlap`` lets through go to the evaluation jobs in ``evaluation.overlap``."""
+        from ._evaluation import check_evaluation
         from .guards import check_periods
 
         if self.evaluation is None:
             return self
+        check_evaluation(self)
         for run in self.evaluation.other_datasets:
             if run not in self.training:
                 raise ValueError(f"evaluation.other_datasets.{run}: no training run {run!r}")

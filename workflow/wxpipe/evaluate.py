@@ -1,9 +1,11 @@
-"""Evaluation: a forecasts file scored against the dataset and against persistence, WeatherBench2 style.
+"""Evaluation: a forecasts file scored, WeatherBench2 style, beside persistence, climatology and a reference.
 
-For each forecast in the period whose verifying dates are all present, the area-weighted mean
-squared error (physical units; of the ensemble mean when there are members) at each lead is
-averaged over the grid, then over initial dates, and only then square-rooted. Persistence, x(t) as
-the forecast of x(t + lead), is scored on exactly the same dates so the two are comparable.
+For each forecast in the period whose verifying dates are all present, each forecast kind (the run's model,
+the ensemble mean when there are members; persistence, x(t) as the forecast of x(t + lead); the climatology
+of the valid time; another model's forecast from a reference dataset, by valid time) is scored against the
+dataset per region, lead and variable (:func:`wxpipe.scores.metrics.per_date`), then averaged over initial
+dates (:func:`wxpipe.scores.metrics.aggregate`: the root of the mean squared error, and so on). Every kind is
+scored on the same initial dates, so they compare; NaN points (masked fields) drop out of that date's means.
 
 No model is loaded here (the predict stage made the forecasts, in the engine's environment), so
 this module imports neither torch nor any engine.
@@ -11,7 +13,6 @@ this module imports neither torch nor any engine.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -20,41 +21,27 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import xarray as xr
 
 from . import tracking
+from .compare import significance
 from .config import EvaluationConfig
 from .dataset import Dataset
 from .errors import WxpipeError
 from .forecasts import Forecasts, check_dataset, initial_dates, lead_hours, lead_steps, open_forecasts
-from .fsutil import atomic_write_text
-from .grid import area_weights, grid_fingerprint
+from .grid import grid_fingerprint
 from .guards import check_trained_on
-from .model import ModelMetadata
-from .plots import scorecard
-from .progress import progress
-from .samples import read_batch
+from .plots import error_maps, lead_curves, scorecard
+from .scores.regions import regions
+from .scores.table import Axes, summary, table, write_json, write_netcdf
+from .scoring import Baselines, accumulate
 from .timeutil import iso
 
 log = logging.getLogger(__name__)
 
-BATCH = 8  # initial dates scored together
-KINDS = ("model", "persistence")
-OUTPUTS = ("scorecard.png", "scores.json")  # moved into place in this order: scores.json says "complete"
+#: moved into place in this order: scores.json, last, says "complete"
+OUTPUTS = ("scores.nc", "scorecard.png", "leads.png", "maps.png", "scores.json")
 STAGING = ".incoming"  # in the evaluation folder: the outputs until MLflow holds them
-
-
-def weighted_mse(forecast: np.ndarray, truth: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """(..., values, variables) -> (..., variables): squared error averaged over the grid with ``weights``."""
-    err = (np.asarray(forecast, dtype=np.float64) - np.asarray(truth, dtype=np.float64)) ** 2
-    w = np.asarray(weights, dtype=np.float64)
-    mse: np.ndarray = np.einsum("...nv,n->...v", err, w) / w.sum()
-    return mse
-
-
-def weighted_rmse(forecast: np.ndarray, truth: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """(dates, values, variables) -> (variables,): the root of the date-mean of :func:`weighted_mse`."""
-    rmse: np.ndarray = np.sqrt(weighted_mse(forecast, truth, weights).mean(axis=0))
-    return rmse
 
 
 def evaluate(
@@ -64,35 +51,103 @@ def evaluate(
     out_dir: str | Path,
     tags: Mapping[str, str],
     run: str | None = None,
+    *,
+    baselines: Baselines | None = None,
+    memory_mb: int = 4000,
 ) -> dict[str, Any]:
     """Score the forecasts file on ``cfg.period``; log the scores to an MLflow run of their own, ``<run>-evaluation``
-    (:func:`_log_to_mlflow`), and only then write scores.json and scorecard.png. ``run`` is the training run's
-    name, for ``cfg.other_datasets`` (:func:`wxpipe.guards.check_trained_on`)."""
-    fc, out_dir = open_forecasts(forecasts), Path(out_dir)
+    (:func:`_log_to_mlflow`), and only then write scores.nc, scores.json and the pictures. ``run`` is the training
+    run's name (for ``cfg.other_datasets``: :func:`wxpipe.guards.check_trained_on`); ``memory_mb`` the job's,
+    which bounds the forecasts read at once."""
+    fc, out_dir, baselines = open_forecasts(forecasts), Path(out_dir), baselines or Baselines()
     header = fc.header
     grid = grid_fingerprint(header.latitudes, header.longitudes)
     check_dataset(fc.path, header.variables, grid, header.frequency, dataset)
     other = check_trained_on(header.model.dataset_uuid, fc.path, dataset, cfg.other_datasets, run)
     if header.dataset_uuid != dataset.uuid:
         log.warning("%s: made from dataset %s, scored against %s", fc.path, header.dataset_uuid, dataset.uuid)
+    _check_baselines(dataset, baselines)
     leads = lead_steps(cfg.leads)
     missing = sorted(set(leads) - set(header.leads))
     if missing:
         raise WxpipeError(f"{fc.path}: no forecasts at leads {missing} (it has {header.leads})")
     starts = _scored_starts(dataset, fc, cfg, leads)
     store = tracking.open_store(cfg.mlflow.mode, cfg.mlflow.tracking_uri, out_dir)  # an unreachable server: now
-    log.info("%s: scoring %d forecasts at leads %s steps", fc.path, len(starts), leads)
-    sums, used = _accumulate(dataset, fc, starts, leads)
-    if not used:
-        raise WxpipeError(f"{dataset.path}: every candidate forecast had NaN values")
-    scores = _scores(dataset, header.model, cfg, leads, sums, used)
-    scores["checkpoint"] = header.checkpoint
-    scores["run_id"] = header.model.run_id
+    name = run or out_dir.resolve().name
+    axes = _axes(dataset, fc, baselines, starts, leads, cfg, name)
+    log.info(
+        "%s: scoring %d forecasts at leads %s steps, in regions %s",
+        fc.path,
+        len(starts),
+        leads,
+        ", ".join(r.name for r in axes.regions),
+    )
+    stats, maps = accumulate(dataset, fc, axes, baselines, _map_axes(cfg, dataset, leads), memory_mb)
+    attrs = {
+        "run": name,
+        "dataset_uuid": dataset.uuid,
+        "checkpoint": header.checkpoint,
+        "run_id": header.model.run_id or "",
+        "period_start": iso(cfg.period.start),
+        "period_end": iso(cfg.period.end),
+        "overlap": json_list(cfg.overlap),
+        "other_dataset": json_list([other] if other else []),
+        "baseline": cfg.baseline,
+    }
+    scores = table(axes, stats, maps, attrs)
+    if not int(scores.n_dates.sel(forecast=name).max()):
+        raise WxpipeError(f"{dataset.path}: every forecast scored NaN (no finite point in any region)")
+    record = record_of(scores, cfg, fc, other)
+    _publish(
+        out_dir, lambda staging: _log_to_mlflow(store, fc, cfg, (scores, record), staging, f"{name}-evaluation", tags)
+    )
+    return record
+
+
+def json_list(items: Sequence[Any]) -> str:
+    import json
+
+    return json.dumps(list(items))
+
+
+def record_of(
+    scores: xr.Dataset, cfg: EvaluationConfig, fc: Forecasts, other: Mapping[str, str] | None
+) -> dict[str, Any]:
+    """scores.json: the aggregates (:func:`wxpipe.scores.table.summary`) and what was scored, on which dates."""
+    dates = scores.init_date.values.astype("datetime64[s]")
+    record = summary(scores)
+    record.update(
+        {
+            "n_forecasts": len(dates),
+            "period": {
+                "start": iso(cfg.period.start),
+                "end": iso(cfg.period.end),
+                "first_init": iso(dates[0]),
+                "last_init": iso(dates[-1]),
+            },
+            "dataset_uuid": scores.attrs["dataset_uuid"],
+            "overlap": list(cfg.overlap),
+            "baseline": cfg.baseline,
+            "checkpoint": fc.header.checkpoint,
+            "run_id": fc.header.model.run_id,
+        }
+    )
     if other is not None:
-        scores["other_dataset"] = other
-    name = f"{run or out_dir.resolve().name}-evaluation"
-    _publish(out_dir, lambda staging: _log_to_mlflow(store, fc, cfg, scores, staging, name, tags))
-    return scores
+        record["other_dataset"] = dict(other)
+    return record
+
+
+def _check_baselines(dataset: Dataset, baselines: Baselines) -> None:
+    """Refuse a climatology or reference dataset that is not on the dataset's grid (a reference may lack variables:
+    those are not scored for it)."""
+    if baselines.climatology is not None:
+        baselines.climatology.check(dataset)
+    grid = grid_fingerprint(dataset.latitudes, dataset.longitudes)
+    for lead, ref in baselines.references.items():
+        if grid_fingerprint(ref.latitudes, ref.longitudes) != grid:
+            raise WxpipeError(f"{ref.path}: the reference at lead {lead} is on another grid than {dataset.path}")
+        if not set(ref.variables) & set(dataset.variables):
+            raise WxpipeError(f"{ref.path}: the reference at lead {lead} has none of the variables {dataset.variables}")
 
 
 def _scored_starts(dataset: Dataset, fc: Forecasts, cfg: EvaluationConfig, leads: list[int]) -> np.ndarray:
@@ -107,72 +162,52 @@ def _scored_starts(dataset: Dataset, fc: Forecasts, cfg: EvaluationConfig, leads
     return starts
 
 
-def _accumulate(
-    dataset: Dataset, fc: Forecasts, starts: np.ndarray, leads: list[int]
-) -> tuple[dict[str, np.ndarray], list[int]]:
-    """Per kind, the sum over forecasts of the weighted MSE (leads, variables); and the starts that were scored."""
-    weights = area_weights(dataset.latitudes)
-    row_of = {date: i for i, date in enumerate(fc.init_dates.tolist())}
-    lead_index = np.array([fc.header.leads.index(lead) for lead in leads], dtype=np.int64)
-    sums = {kind: np.zeros((len(leads), len(dataset.variables))) for kind in KINDS}
-    used: list[int] = []
-    bar = progress(total=len(starts), desc="evaluate", unit="forecast")
-    for lo in range(0, len(starts), BATCH):
-        batch = read_batch(dataset, starts[lo : lo + BATCH], (0, *leads))
-        bar.update(len(starts[lo : lo + BATCH]))
-        if len(batch.starts) == 0:
-            continue
-        rows = np.array([row_of[d] for d in batch.dates.astype("datetime64[s]").tolist()], dtype=np.int64)
-        forecast = _ensemble_mean(fc.forecast.get_orthogonal_selection((rows, lead_index)))
-        for j in range(len(leads)):
-            truth = batch.fields[:, j + 1]
-            sums["model"][j] += weighted_mse(forecast[:, j], truth, weights).sum(axis=0)
-            sums["persistence"][j] += weighted_mse(batch.fields[:, 0], truth, weights).sum(axis=0)
-        used.extend(int(s) for s in batch.starts)
-    bar.close()
-    return sums, used
-
-
-def _ensemble_mean(block: Any) -> np.ndarray:
-    """(batch, leads, members, variables, values) -> (batch, leads, values, variables), as the truth is laid out."""
-    values = np.asarray(block)
-    mean = values[:, :, 0] if values.shape[2] == 1 else values.mean(axis=2, dtype=np.float64)
-    return mean.transpose(0, 1, 3, 2)
-
-
-def _scores(
+def _axes(
     dataset: Dataset,
-    model: ModelMetadata,
-    cfg: EvaluationConfig,
+    fc: Forecasts,
+    baselines: Baselines,
+    starts: np.ndarray,
     leads: list[int],
-    sums: Mapping[str, np.ndarray],
-    used: Sequence[int],
-) -> dict[str, Any]:
-    """The scores.json record (the checkpoint and run id are added by the caller)."""
-    rmse = {k: np.sqrt(v / len(used)) for k, v in sums.items()}
-    return {
-        "variables": list(dataset.variables),
-        "leads_hours": lead_hours(leads, dataset.frequency),
-        "leads_steps": leads,
-        "rmse": {
-            k: {var: [float(x) for x in v[:, i]] for i, var in enumerate(dataset.variables)} for k, v in rmse.items()
-        },
-        "n_forecasts": len(used),
-        "period": {
-            "start": iso(cfg.period.start),
-            "end": iso(cfg.period.end),
-            "first_init": iso(dataset.dates[used[0]]),
-            "last_init": iso(dataset.dates[used[-1]]),
-        },
-        "dataset_uuid": dataset.uuid,
-        "overlap": list(cfg.overlap),
-    }
+    cfg: EvaluationConfig,
+    name: str,
+) -> Axes:
+    forecasts, kinds = [name, "persistence"], ["model", "persistence"]
+    if baselines.climatology is not None:
+        forecasts.append("climatology")
+        kinds.append("climatology")
+    if baselines.reference is not None:
+        forecasts.append(baselines.reference)
+        kinds.append("reference")
+    meta = dataset.attrs.get("variables_metadata") or {}
+    return Axes(
+        forecasts=forecasts,
+        kinds=kinds,
+        regions=regions(cfg.regions),
+        init_dates=dataset.dates[starts],
+        leads_hours=lead_hours(leads, dataset.frequency),
+        leads_steps=leads,
+        variables=list(dataset.variables),
+        units=[str((meta.get(v) or {}).get("units", "")) for v in dataset.variables],
+        members=fc.header.members,
+    )
 
 
-def metric_name(kind: str, variable: str, hours: float) -> str:
-    """``rmse_2t_6h`` / ``persistence_rmse_2t_6h``: one MLflow metric per variable and lead."""
-    prefix = "rmse" if kind == "model" else f"{kind}_rmse"
-    return f"{prefix}_{variable}_{hours:g}h"
+def _map_axes(cfg: EvaluationConfig, dataset: Dataset, leads: list[int]) -> tuple[list[int], list[int]]:
+    """Indices into ``leads`` and the dataset's variables of the error maps drawn: by default, the first variable
+    at the longest lead."""
+    names = cfg.maps.variables or dataset.variables[:1]
+    unknown = [v for v in names if v not in dataset.variables]
+    if unknown:
+        raise WxpipeError(f"evaluation.maps.variables: {unknown} are not in {dataset.path} ({dataset.variables})")
+    return [leads.index(x) for x in (cfg.maps.leads or leads[-1:])], [dataset.variables.index(v) for v in names]
+
+
+def metric_name(metric: str, forecast: str, variable: str, hours: float, region: str = "global") -> str:
+    """``rmse_2t_6h`` for the model in the global region; ``persistence_rmse_2t_6h``, ``acc_2t_6h_europe``: one
+    MLflow metric per metric, forecast kind, variable, lead and region (the region named when not global)."""
+    prefix = metric if forecast == "model" else f"{forecast}_{metric}"
+    suffix = "" if region == "global" else f"_{region}"
+    return f"{prefix}_{variable}_{hours:g}h{suffix}"
 
 
 def _publish(out_dir: Path, write: Callable[[Path], None]) -> None:
@@ -187,20 +222,22 @@ def _publish(out_dir: Path, write: Callable[[Path], None]) -> None:
     for name in OUTPUTS:
         os.replace(staging / name, out_dir / name)
     staging.rmdir()
-    log.info("wrote %s and %s", *(out_dir / name for name in reversed(OUTPUTS)))
+    log.info("wrote %s", ", ".join(str(out_dir / name) for name in OUTPUTS))
 
 
 def _log_to_mlflow(
     store: tuple[str, Any],
     fc: Forecasts,
     cfg: EvaluationConfig,
-    scores: dict[str, Any],
+    outputs: tuple[xr.Dataset, dict[str, Any]],
     folder: Path,
     name: str,
     tags: Mapping[str, str],
 ) -> None:
     """Log the scores as an evaluation run of their own, linked to the model's training run but never writing
-    to it (:func:`wxpipe.tracking.training_link`); scores.json names the run and goes with it as an artefact."""
+    to it (:func:`wxpipe.tracking.training_link`); the outputs go with it as artefacts, scores.json (the record,
+    which gains the run's name) with them."""
+    scores, record = outputs
     uri, client = store
     model = fc.header.model
     link = tracking.training_link(client, uri, model.run_id, model.tracking_uri)
@@ -208,37 +245,59 @@ def _log_to_mlflow(
         log.warning("%s: the model names no MLflow run: the evaluation run is linked to none", fc.path)
     experiment = tracking.experiment_id(client, cfg.mlflow.experiment, uri)
     source = tracking.source_tags("wxpipe evaluate")
-    run_tags = {"wxpipe.stage": "evaluate", "wxpipe.dataset_uuid": scores["dataset_uuid"], **source, **link, **tags}
+    uuid = scores.attrs["dataset_uuid"]
+    run_tags = {"wxpipe.stage": "evaluate", "wxpipe.dataset_uuid": uuid, **source, **link, **tags}
     with tracking.new_run(client, experiment, name, run_tags) as run_id:
         log.info("MLflow run %s (%s) in experiment %s at %s", name, run_id, experiment, tracking.redact(uri))
-        scores["mlflow"] = {"run_id": run_id, "experiment_id": experiment, "tracking_uri": tracking.redact(uri)}
-        atomic_write_text(folder / "scores.json", json.dumps(scores, indent=2) + "\n")
-        scorecard(scores, folder / "scorecard.png")
-        tracking.log_params(client, run_id, _params(fc, scores))
+        record["mlflow"] = {"run_id": run_id, "experiment_id": experiment, "tracking_uri": tracking.redact(uri)}
+        _write_outputs(scores, record, cfg, folder)
+        tracking.log_params(client, run_id, _params(fc, record))
         tracking.log_metrics(client, run_id, _metrics(scores))
         for output in OUTPUTS:
             client.log_artifact(run_id, str(folder / output))
 
 
-def _params(fc: Forecasts, scores: Mapping[str, Any]) -> dict[str, str]:
+def _write_outputs(scores: xr.Dataset, record: dict[str, Any], cfg: EvaluationConfig, folder: Path) -> None:
+    """scores.nc, the pictures (the scorecard's skill against ``cfg.baseline`` when this evaluation scores it, else
+    persistence) and scores.json, last."""
+    write_netcdf(scores, folder / "scores.nc")
+    baseline = cfg.baseline if cfg.baseline in scores.forecast.values else "persistence"
+    sig = significance(scores, baseline, resamples=cfg.bootstrap)
+    scorecard(scores, sig, folder / "scorecard.png", title=f"{scores.attrs['run']}: RMSE and skill vs {baseline}")
+    lead_curves(scores, folder / "leads.png")
+    error_maps(scores, folder / "maps.png")
+    write_json(record, folder / "scores.json")
+
+
+def _params(fc: Forecasts, record: Mapping[str, Any]) -> dict[str, str]:
     return {
         "forecasts": str(fc.path),
-        "checkpoint": str(scores["checkpoint"]),
-        "leads_steps": ",".join(str(x) for x in scores["leads_steps"]),
-        "leads_hours": ",".join(f"{x:g}" for x in scores["leads_hours"]),
-        "period.start": scores["period"]["start"],
-        "period.end": scores["period"]["end"],
-        "dataset_uuid": scores["dataset_uuid"],
+        "checkpoint": str(record["checkpoint"]),
+        "leads_steps": ",".join(str(x) for x in record["leads_steps"]),
+        "leads_hours": ",".join(f"{x:g}" for x in record["leads_hours"]),
+        "period.start": record["period"]["start"],
+        "period.end": record["period"]["end"],
+        "dataset_uuid": record["dataset_uuid"],
+        "baselines": ",".join(record["forecasts"]),
+        "regions": ",".join(record["regions"]),
     }
 
 
-def _metrics(scores: Mapping[str, Any]) -> list[tuple[str, float, int]]:
-    """One metric per kind, variable and lead (:func:`metric_name`), and the number of forecasts scored."""
-    metrics = [
-        (metric_name(kind, var, hours), values[j], 0)
-        for kind, per_var in scores["rmse"].items()
-        for var, values in per_var.items()
-        for j, hours in enumerate(scores["leads_hours"])
-    ]
-    metrics.append(("n_forecasts", float(scores["n_forecasts"]), 0))
+MLFLOW_METRICS = ("rmse", "bias", "acc", "crps", "spread_skill")
+
+
+def _metrics(scores: xr.Dataset) -> list[tuple[str, float, int]]:
+    """Every finite aggregate as one metric (:func:`metric_name`), and the number of forecasts scored."""
+    metrics = []
+    for metric in MLFLOW_METRICS:
+        values = scores[metric]
+        for f, kind in zip(scores.forecast.values, scores.kind.values, strict=True):
+            for r in scores.region.values:
+                for v in scores.variable.values:
+                    row = values.sel(forecast=f, region=r, variable=v).values
+                    for hours, x in zip(scores.lead.values, row, strict=True):
+                        label = "model" if kind == "model" else str(f)
+                        if np.isfinite(x):
+                            metrics.append((metric_name(metric, label, str(v), float(hours), str(r)), float(x), 0))
+    metrics.append(("n_forecasts", float(scores.sizes["init_date"]), 0))
     return metrics

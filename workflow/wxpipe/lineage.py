@@ -19,7 +19,19 @@ from typing import Any, Literal
 from .errors import WxpipeError
 from .fsutil import atomic_write_text, file_sha256, tree_size
 
-Kind = Literal["archive", "dataset", "statistics", "layout", "copy", "checkpoint", "forecasts", "evaluation", "part"]
+Kind = Literal[
+    "archive",
+    "dataset",
+    "statistics",
+    "layout",
+    "copy",
+    "checkpoint",
+    "forecasts",
+    "climatology",
+    "evaluation",
+    "comparison",
+    "part",
+]
 
 SECRET_WORDS = ("secret", "password", "token", "credential", "access_key")
 

@@ -43,6 +43,11 @@ def model(run: str) -> str:
     return f"{RESULTS}/models/{run}/checkpoint.pt"
 
 
+def loss(run: str, ext: str) -> str:
+    """A run's loss points (``json``, written beside the checkpoint by training) or their curve (``png``)."""
+    return f"{RESULTS}/models/{run}/loss.{ext}" if ext == "json" else f"{RESULTS}/models/{run}/loss_curve.{ext}"
+
+
 OFFLINE_STORE = "mlflow/mlflow.db"  # in the folder of a run's checkpoint
 
 
@@ -60,6 +65,17 @@ def forecasts(run: str) -> str:
 def evaluation(run: str, file: str | None = None) -> str:
     """A run's evaluation folder, or a file in it."""
     folder = f"{RESULTS}/evaluation/{run}"
+    return folder if file is None else f"{folder}/{file}"
+
+
+def climatology(dataset: str) -> str:
+    """A dataset's climatology (Zarr v2) for the evaluation's days: the climatology baseline, ACC's reference."""
+    return f"{RESULTS}/climatology/{dataset}.zarr"
+
+
+def comparison(file: str | None = None) -> str:
+    """The folder where the compare target puts the evaluated runs side by side, or a file in it."""
+    folder = f"{RESULTS}/comparison"
     return folder if file is None else f"{folder}/{file}"
 
 

@@ -15,18 +15,18 @@ from pathlib import Path
 
 import numpy as np
 
-from . import forecasts
+from . import budget, forecasts
 from .config import EvaluationConfig
 from .dataset import Dataset
 from .errors import WxpipeError
 from .guards import check_trained_on
 from .model import Forecaster, ModelMetadata, load
 from .progress import progress
-from .samples import read_batch
+from .samples import read_members
 
 log = logging.getLogger(__name__)
 
-BATCH = 8  # initial dates rolled out together
+WORKING_COPIES = 8  # a rough bound on a model's own copies of its states (the built-in model's stencil gathers)
 
 
 def predict(
@@ -37,12 +37,16 @@ def predict(
     *,
     lineage: str | None = None,
     run: str | None = None,
+    memory_mb: int = 4000,
 ) -> forecasts.Forecasts:
     """Forecast ``cfg.leads`` from each initial date in ``cfg.period``; write the forecasts file ``out``.
 
     ``lineage`` is the checkpoint's lineage id, recorded in the file's model metadata. A model with
     forcings is given them from the dataset at every valid time, so those dates must be present too.
+    A dataset with ensemble members gives an initial-condition ensemble: each member is rolled out.
     ``run`` is the training run's name, for ``cfg.other_datasets`` (:func:`wxpipe.guards.check_trained_on`).
+    ``memory_mb`` (the job's) bounds the forecasts rolled out at once (:func:`wxpipe.budget.batch_size`), and
+    so does the free memory of the engine's GPU when its forecaster says it (``memory_mb`` attribute).
     """
     checkpoint, out = Path(checkpoint), Path(out)
     model = load(checkpoint)
@@ -53,11 +57,40 @@ def predict(
     leads = forecasts.lead_steps(cfg.leads)
     ahead = list(range(1, leads[-1] + 1)) if meta.forcings else leads
     starts = forecasts.initial_dates(dataset, cfg.period, ahead, meta.input_steps)
-    log.info("%s: %d forecasts to +%d steps with %s", dataset.path, len(starts), leads[-1], checkpoint)
-    header = forecasts.Header(
+    header = _header(dataset, meta, leads, checkpoint)
+    members = header.members
+    offsets = [*range(1 - meta.input_steps, 1), *(ahead if meta.forcings else [])]
+    states = members * (len(offsets) + 2 * len(leads)) * len(dataset.variables) * len(dataset.latitudes) * 4
+    item = states * WORKING_COPIES
+    device_mb = getattr(model, "memory_mb", None)  # an engine on a GPU: its free device memory
+    batch = budget.batch_size(item, min(memory_mb, device_mb or memory_mb), what="forecasts")
+    log.info(
+        "%s: %d forecasts of %d member(s) to +%d steps with %s, %d at a time, on %s",
+        dataset.path,
+        len(starts),
+        members,
+        leads[-1],
+        checkpoint,
+        batch,
+        getattr(model, "device", "its engine's device"),
+    )
+    bar = progress(total=len(starts), desc="predict", unit="forecast")
+    with forecasts.create(out, header, len(starts)) as writer:
+        for lo in range(0, len(starts), batch):
+            chunk = read_members(dataset, starts[lo : lo + batch], offsets)
+            writer.append(chunk.dates, rollout(model, chunk.fields, chunk.dates, leads, dataset))
+            bar.update(len(chunk.starts))
+    bar.close()
+    log.info("wrote %s: %d forecasts", out, writer.count)
+    return forecasts.open_forecasts(out)
+
+
+def _header(dataset: Dataset, meta: ModelMetadata, leads: list[int], checkpoint: Path) -> forecasts.Header:
+    """The forecasts file's header: every dataset variable, each of its members."""
+    return forecasts.Header(
         variables=list(dataset.variables),
         leads=leads,
-        members=1,
+        members=int(dataset.data.shape[2]),
         latitudes=dataset.latitudes,
         longitudes=dataset.longitudes,
         frequency=dataset.frequency,
@@ -66,17 +99,6 @@ def predict(
         dataset_path=str(dataset.path),
         checkpoint=str(checkpoint),
     )
-    offsets = [*range(1 - meta.input_steps, 1), *(ahead if meta.forcings else [])]
-    bar = progress(total=len(starts), desc="predict", unit="forecast")
-    with forecasts.create(out, header, len(starts)) as writer:
-        for lo in range(0, len(starts), BATCH):
-            batch = read_batch(dataset, starts[lo : lo + BATCH], offsets, drop_nan=False)
-            bar.update(len(batch.starts))
-            if len(batch.starts) > 0:
-                writer.append(batch.dates, rollout(model, batch.fields, batch.dates, leads, dataset))
-    bar.close()
-    log.info("wrote %s: %d forecasts", out, writer.count)
-    return forecasts.open_forecasts(out)
 
 
 def check_variables(source: str | Path, meta: ModelMetadata, variables: Sequence[str]) -> None:
@@ -94,24 +116,24 @@ def check_variables(source: str | Path, meta: ModelMetadata, variables: Sequence
 def rollout(
     model: Forecaster, fields: np.ndarray, init_dates: np.ndarray, leads: Sequence[int], dataset: Dataset
 ) -> np.ndarray:
-    """One batch through the model: ``fields`` (batch, dates, values, variables) as :func:`read_batch` gives
-    it (the k input dates, then, for a model with forcings, every step to the last lead), forecasts
+    """One batch through the model: ``fields`` (batch, dates, members, values, variables) as :func:`read_members`
+    gives it (the k input dates, then, for a model with forcings, every step to the last lead), forecasts
     (batch, leads, members, variables, values) of every dataset variable as the forecasts file holds them:
-    the model's outputs, and its forcings as it was given them."""
+    the model's outputs, and its forcings as it was given them (member 0's: forcings are not perturbed)."""
     meta, names = model.metadata, list(dataset.variables)
-    k, b, n = meta.input_steps, len(fields), fields.shape[2]
+    k, (b, _, m, n, _) = meta.input_steps, fields.shape
     step = np.timedelta64(int(dataset.frequency.total_seconds()), "s")
     dates = np.asarray(init_dates, dtype="datetime64[s]")[:, None] + np.arange(1 - k, 1) * step
     inputs, outputs, given = ([names.index(v) for v in vs] for vs in (meta.inputs, meta.outputs, meta.forcings))
-    states = fields[:, :k][..., inputs].transpose(0, 1, 3, 2)[:, None]  # one member
-    extra = {"forcings": fields[:, k:][..., given].transpose(0, 1, 3, 2)[:, None]} if given else {}
+    states = fields[:, :k][..., inputs].transpose(0, 2, 1, 4, 3)  # (batch, members, k, inputs, values)
+    extra = {"forcings": fields[:, k:, :1][..., given].transpose(0, 2, 1, 4, 3)} if given else {}
     out = model.predict(states, dates, leads, **extra)
-    expected = (b, 1, len(leads), len(outputs), n)
+    expected = (b, m, len(leads), len(outputs), n)
     if out.shape != expected:
         raise WxpipeError(f"engine {meta.engine!r} returned forecasts of shape {out.shape}, not {expected}")
-    full = np.empty((b, len(leads), 1, len(names), n), dtype=np.float32)
+    full = np.empty((b, len(leads), m, len(names), n), dtype=np.float32)
     full[:, :, :, outputs] = out.transpose(0, 2, 1, 3, 4)
     if given:
-        at_leads = fields[:, [k - 1 + lead for lead in leads]][..., given]  # (batch, leads, values, forcings)
-        full[:, :, 0, given] = at_leads.transpose(0, 1, 3, 2)
+        at_leads = fields[:, [k - 1 + lead for lead in leads], :1][..., given]  # (batch, leads, 1, values, forcings)
+        full[:, :, :, given] = at_leads.transpose(0, 1, 2, 4, 3)
     return full

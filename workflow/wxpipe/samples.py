@@ -104,3 +104,13 @@ def read_batch(
     block = np.asarray(dataset.data.oindex[unique], dtype=np.float32)  # (unique, variables, 1, values)
     fields = np.ascontiguousarray(block[:, :, 0, :].transpose(0, 2, 1)[where])
     return kept(dataset, starts, fields, np.isfinite(fields).all(axis=(1, 2, 3)) if drop_nan else None)
+
+
+def read_members(dataset: Dataset, starts: Sequence[int] | np.ndarray, offsets: Sequence[int]) -> Batch:
+    """:func:`read_batch` keeping every ensemble member: ``fields`` (batch, offsets, members, values, variables),
+    NaN kept: an initial-condition ensemble's states, each member rolled out on its own."""
+    starts = np.asarray(starts, dtype=np.int64)
+    unique, where = needed(starts, offsets, len(dataset.dates))
+    block = np.asarray(dataset.data.oindex[unique], dtype=np.float32)  # (unique, variables, members, values)
+    fields = np.ascontiguousarray(block.transpose(0, 2, 3, 1)[where])
+    return Batch(starts=starts, dates=dataset.dates[starts], fields=fields)

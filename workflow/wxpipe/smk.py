@@ -86,8 +86,52 @@ def stages(cfg: Config) -> dict[str, list[str]]:
         "transfer": [paths.site_key(t.site, t.name) for t in cfg.transfers],
         "train": runs,
         "predict": runs,
+        "climatology": climatology_datasets(cfg),
         "evaluate": runs,
+        "compare": ["runs"] if runs else [],
     }
+
+
+def climatology_datasets(cfg: Config) -> list[str]:
+    """The datasets whose climatology the evaluation needs: those the runs train on, when it has a climatology."""
+    if cfg.evaluation is None or cfg.evaluation.climatology is None:
+        return []
+    return list(dict.fromkeys(t.dataset for t in cfg.training.values()))
+
+
+def compared_runs(cfg: Config) -> list[str]:
+    """The runs the compare target puts side by side: ``evaluation.compare``, else every run."""
+    return list(cfg.evaluation.compare if cfg.evaluation and cfg.evaluation.compare else cfg.training)
+
+
+def evaluation_inputs(cfg: Config, run: str) -> dict[str, str]:
+    """What a run's evaluation reads besides its forecasts and dataset copy: the climatology of its dataset and its
+    record, and the records of the reference datasets (``ref<lead>_record``; :func:`evaluation_args` names them)."""
+    ev, dataset = cfg.evaluation, cfg.training[run].dataset
+    inputs = {}
+    if ev is not None and ev.climatology is not None:
+        inputs["climatology"] = paths.climatology(dataset)
+        inputs["climatology_record"] = paths.record("climatology", dataset)
+    for lead, name in (ev.reference.leads if ev is not None and ev.reference else {}).items():
+        inputs[f"ref{lead}_record"] = paths.record("statistics", name)
+    return inputs
+
+
+def evaluation_upstream(cfg: Config, run: str) -> list[str]:
+    """The lineage records a run's evaluation derives from: its forecasts, the dataset copy, the baselines."""
+    baselines = [v for k, v in evaluation_inputs(cfg, run).items() if k.endswith("_record")]
+    return [paths.record("predict", run), *dataset_copy_records(cfg, run), *baselines]
+
+
+def evaluation_args(cfg: Config, run: str) -> str:
+    """The evaluate command's ``--climatology`` and ``--reference LEAD=PATH`` arguments, quoted."""
+    ev, args = cfg.evaluation, []
+    if ev is not None and ev.climatology is not None:
+        args.append(f"--climatology {shlex.quote(paths.climatology(cfg.training[run].dataset))}")
+    if ev is not None and ev.reference is not None:
+        refs = (f"{lead}={paths.dataset(name)}" for lead, name in ev.reference.leads.items())
+        args.append("--reference " + " ".join(shlex.quote(r) for r in refs))
+    return " ".join(args)
 
 
 OFFLINE_MODES = ("offline", "fallback")
@@ -96,9 +140,13 @@ OFFLINE_MODES = ("offline", "fallback")
 def stage_waits(cfg: Config, stage: str) -> list[str]:
     """What a stage target waits for besides the records it publishes: for ``train`` and ``evaluate``, the
     MLflow syncs of the runs that log offline or may (``mlflow.mode``), so the target ends with every run on
-    the server (the ``sync_mlflow`` and ``sync_mlflow_evaluation`` rules)."""
+    the server (the ``sync_mlflow`` and ``sync_mlflow_evaluation`` rules); for ``train``, the loss curves too."""
     if stage == "train":
-        return [paths.marker("mlflow-sync", r) for r, t in cfg.training.items() if t.mlflow.mode in OFFLINE_MODES]
+        curves = [paths.loss(r, "png") for r in cfg.training]
+        return [
+            *curves,
+            *(paths.marker("mlflow-sync", r) for r, t in cfg.training.items() if t.mlflow.mode in OFFLINE_MODES),
+        ]
     if stage == "evaluate" and cfg.evaluation is not None and cfg.evaluation.mlflow.mode in OFFLINE_MODES:
         return [paths.marker("mlflow-sync-evaluation", r) for r in cfg.training]
     return []

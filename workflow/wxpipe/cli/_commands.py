@@ -63,6 +63,7 @@ SITE_OPTIONS = (
 CHECKPOINT = (*LINEAGE, arg("dataset", type=Path), arg("checkpoint", type=Path))
 # the training run a model or its forecasts belong to (evaluation.other_datasets is keyed by it)
 RUN_NAME = arg("--name", default=None, help="the training run, for evaluation.other_datasets")
+MEMORY = arg("--memory-mb", type=int, default=4000, help="the job's memory: bounds the forecasts handled at once")
 
 COMMANDS = (
     Command(
@@ -235,6 +236,12 @@ COMMANDS = (
         ),
     ),
     Command(
+        "loss-curve",
+        _ml.cmd_loss_curve,
+        "draw a run's loss curve (PNG) from the loss.json training writes beside its checkpoint",
+        (arg("history", type=Path, help="results/models/RUN/loss.json"), arg("out", type=Path)),
+    ),
+    Command(
         "mlflow-sync",
         _mlflow.cmd_mlflow_sync,
         "copy the runs of an offline MLflow store (sqlite, or a file store such as mlruns/) to the tracking server",
@@ -249,12 +256,18 @@ COMMANDS = (
         "predict",
         _ml.cmd_predict,
         "roll a checkpoint out over the evaluation period into a forecasts file (Zarr v2)",
-        (*CHECKPOINT, arg("out", type=Path), settings("evaluation"), threads(1, "torch"), RUN_NAME),
+        (*CHECKPOINT, arg("out", type=Path), settings("evaluation"), threads(1, "torch"), RUN_NAME, MEMORY),
+    ),
+    Command(
+        "climatology",
+        _ml.cmd_climatology,
+        "the mean by day of year and hour of the evaluation's climatology period, for the days it verifies",
+        (*LINEAGE, arg("dataset", type=Path), arg("out", type=Path), settings("evaluation")),
     ),
     Command(
         "evaluate",
         _ml.cmd_evaluate,
-        "score a forecasts file against the dataset and persistence",
+        "score a forecasts file against the dataset, persistence, the climatology and a reference forecast",
         (
             *LINEAGE,
             arg("dataset", type=Path),
@@ -262,6 +275,22 @@ COMMANDS = (
             arg("out", type=Path),
             settings("evaluation"),
             RUN_NAME,
+            arg("--climatology", type=Path, help="the climatology store (wxpipe climatology)"),
+            arg("--reference", nargs="*", default=[], help="LEAD=PATH: the reference dataset of each lead (steps)"),
+            MEMORY,
+        ),
+    ),
+    Command(
+        "compare",
+        _ml.cmd_compare,
+        "put several evaluations (scores.nc) in one scorecard, with paired-bootstrap significance",
+        (
+            *LINEAGE,
+            arg("out", type=Path),
+            arg("scores", type=Path, nargs="+", help="scores.nc of each evaluation; baselines from the first"),
+            arg("--baseline", default="persistence", help="skill against this forecast (a baseline or a run)"),
+            arg("--resamples", type=int, default=1000, help="bootstrap resamples of the initial dates"),
+            arg("--region", default="global", help="the region the scorecard shows"),
         ),
     ),
     Command(

@@ -1,5 +1,6 @@
 """The model stages' commands: train (one process, or one rank per SLURM task), predict (in the engine's
-environment: the one place a model is loaded) and evaluate (forecasts files only: no engine imported)."""
+environment: the one place a model is loaded), climatology, evaluate (forecasts files only: no engine imported)
+and compare (scores files only)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ import logging
 import os
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import WxpipeError
 from ._common import finish, record
+
+if TYPE_CHECKING:
+    from ..config import EvaluationConfig
 
 log = logging.getLogger("wxpipe")
 
@@ -93,21 +97,94 @@ def cmd_predict(args: argparse.Namespace) -> None:
     cfg = EvaluationConfig.model_validate(_settings(args.settings))
     ds = open_dataset(args.dataset)
     lineage = _tags(args).get("lineage.checkpoint")
-    fc = predict(ds, args.checkpoint, cfg, args.out, lineage=lineage, run=args.name)
+    fc = predict(ds, args.checkpoint, cfg, args.out, lineage=lineage, run=args.name, memory_mb=args.memory_mb)
     finish(args, f"{args.out}: {len(fc.init_dates)} forecasts of {args.checkpoint} on {ds.path}", args.out)
     record(args, "forecasts", [describe_tree(args.out, uuid=ds.uuid)], params_of(cfg))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
+    from ..climatology import open_climatology
     from ..config import EvaluationConfig, params_of
     from ..dataset import open_dataset
-    from ..evaluate import evaluate
+    from ..evaluate import OUTPUTS, evaluate
     from ..lineage import describe_file
+    from ..scoring import Baselines
 
     cfg = EvaluationConfig.model_validate(_settings(args.settings))
     ds = open_dataset(args.dataset)
-    scores = evaluate(ds, args.forecasts, cfg, args.out, _tags(args), run=args.name)
+    references = {lead: open_dataset(path) for lead, path in _references(args.reference, cfg)}
+    baselines = Baselines(
+        climatology=None if args.climatology is None else open_climatology(args.climatology),
+        reference=cfg.reference.name if cfg.reference else None,
+        references=references,
+    )
+    if cfg.climatology is not None and args.climatology is None:
+        raise WxpipeError("evaluation.climatology is configured: pass the climatology store with --climatology")
+    scores = evaluate(
+        ds, args.forecasts, cfg, args.out, _tags(args), run=args.name, baselines=baselines, memory_mb=args.memory_mb
+    )
     what = f"{args.out}: scores of {args.forecasts} over {cfg.period.start} .. {cfg.period.end}"
     finish(args, f"{what}; mlflow run {scores['mlflow']['run_id']}", args.out)
-    outs = [describe_file(args.out / "scores.json"), describe_file(args.out / "scorecard.png")]
+    outs = [describe_file(args.out / name) for name in OUTPUTS]
     record(args, "evaluation", outs, params_of(cfg), mlflow=scores["mlflow"])
+
+
+def _references(given: list[str], cfg: EvaluationConfig) -> list[tuple[int, Path]]:
+    """``--reference LEAD=PATH`` pairs, one for each lead of ``evaluation.reference`` and no other."""
+    pairs = []
+    for text in given:
+        lead, sep, path = text.partition("=")
+        if not sep or not lead.isdigit():
+            raise WxpipeError(f"--reference {text!r}: expected LEAD=PATH (lead in steps)")
+        pairs.append((int(lead), Path(path)))
+    want = set(cfg.reference.leads) if cfg.reference else set()
+    if {lead for lead, _ in pairs} != want:
+        raise WxpipeError(
+            f"--reference gives leads {sorted(lead for lead, _ in pairs)}; evaluation.reference has {sorted(want)}"
+        )
+    return pairs
+
+
+def cmd_climatology(args: argparse.Namespace) -> None:
+    from ..climatology import compute, needed_days
+    from ..config import EvaluationConfig, params_of
+    from ..dataset import open_dataset
+    from ..lineage import describe_tree
+
+    cfg = EvaluationConfig.model_validate(_settings(args.settings))
+    if cfg.climatology is None:
+        raise WxpipeError("the evaluation settings have no climatology section")
+    ds = open_dataset(args.dataset)
+    valid = needed_days(cfg.period, max(cfg.leads) * ds.frequency, ds.frequency)
+    compute(ds, cfg.climatology, valid, args.out)
+    finish(
+        args,
+        f"{args.out}: climatology of {ds.path} over {cfg.climatology.period.start} .. {cfg.climatology.period.end}",
+        args.out,
+    )
+    record(args, "climatology", [describe_tree(args.out, uuid=ds.uuid)], params_of(cfg.climatology))
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from ..compare import compare
+    from ..lineage import describe_file
+
+    compare(args.scores, args.out, baseline=args.baseline, resamples=args.resamples, region=args.region)
+    finish(args, f"{args.out}: {len(args.scores)} evaluations compared against {args.baseline}", args.out)
+    outs = [describe_file(path) for path in sorted(args.out.iterdir()) if path.is_file()]
+    record(args, "comparison", outs, {"baseline": args.baseline, "resamples": args.resamples, "region": args.region})
+
+
+def cmd_loss_curve(args: argparse.Namespace) -> None:
+    from ..plots import loss_curve
+
+    history = json.loads(args.history.read_text())
+    pairs = {k: [(int(s), float(v)) for s, v in history[k]] for k in ("train", "validation")}
+    loss_curve(
+        pairs["train"],
+        pairs["validation"],
+        args.out,
+        persistence=history["persistence"],
+        title=f"{history['run']}: loss",
+    )
+    finish(args, f"{args.out}: the loss curve of {history['run']}", args.out)

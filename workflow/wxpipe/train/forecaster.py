@@ -31,14 +31,15 @@ ENGINE = "wxpipe"
 
 
 class WxpipeForecaster:
-    """The :class:`Network` on its grid, rolled forward one model step at a time on the CPU."""
+    """The :class:`Network` on its grid, rolled forward one model step at a time, on the GPU when there is one."""
 
     def __init__(
         self, network: Network, metadata: ModelMetadata, latitudes: np.ndarray, longitudes: np.ndarray
     ) -> None:
         if metadata.grid != grid_fingerprint(latitudes, longitudes) or network.hyper.n_points != metadata.points:
             raise ValueError("the network, its grid and its metadata disagree")
-        self.network = network.eval()
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.network = network.eval().to(self.device)
         self.latitudes, self.longitudes = latitudes, longitudes
         self._metadata = metadata
         h = network.hyper
@@ -47,6 +48,13 @@ class WxpipeForecaster:
     @property
     def metadata(self) -> ModelMetadata:
         return self._metadata
+
+    @property
+    def memory_mb(self) -> int | None:
+        """The GPU's free memory (None on the CPU: the job's memory bounds the batch)."""
+        if self.device.type != "cuda":
+            return None
+        return int(torch.cuda.mem_get_info(self.device)[0] // 2**20)
 
     @torch.inference_mode()
     def predict(
@@ -64,27 +72,26 @@ class WxpipeForecaster:
         if not steps or min(steps) < 1:
             raise ValueError(f"steps must be at least 1, got {list(steps)}")
         given = self._forcings(forcings, b, m, max(steps), n)
-        window = torch.zeros((b * m, k, n, net.hyper.n_variables))
-        window[..., self._inputs] = torch.from_numpy(
-            np.ascontiguousarray(states.reshape(b * m, k, v, n).transpose(0, 1, 3, 2), dtype=np.float32)
-        )
+        window = torch.zeros((b * m, k, n, net.hyper.n_variables), device=self.device)
+        window[..., self._inputs] = self._tensor(states.reshape(b * m, k, v, n).transpose(0, 1, 3, 2))
         window = filled(net.normalise(window))
         step = np.timedelta64(meta.frequency_seconds, "s")
         valid = np.repeat(np.asarray(dates[:, -1], dtype="datetime64[s]"), m)
         out = np.empty((b, m, len(steps), len(meta.outputs), n), dtype=np.float32)
         wanted = {s: j for j, s in enumerate(steps)}
         for s in range(1, max(steps) + 1):
-            x = net(
-                window, torch.from_numpy(features.forcings(valid + (s - 1) * step, self.latitudes, self.longitudes))
-            )
+            x = net(window, self._tensor(features.forcings(valid + (s - 1) * step, self.latitudes, self.longitudes)))
             if given is not None:
-                f = torch.from_numpy(np.ascontiguousarray(given[:, s - 1].transpose(0, 2, 1)))
+                f = self._tensor(given[:, s - 1].transpose(0, 2, 1))
                 x[..., self._forcing] = filled((f - net.shift[self._forcing]) / net.scale[self._forcing])
             if s in wanted:
                 y = net.denormalise(x)[..., self._outputs]
-                out[:, :, wanted[s]] = y.numpy().reshape(b, m, n, -1).transpose(0, 1, 3, 2)
+                out[:, :, wanted[s]] = y.cpu().numpy().reshape(b, m, n, -1).transpose(0, 1, 3, 2)
             window = torch.cat([window[:, 1:], x[:, None]], dim=1)
         return out
+
+    def _tensor(self, values: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32)).to(self.device)
 
     def _forcings(self, given: np.ndarray | None, b: int, m: int, steps: int, n: int) -> np.ndarray | None:
         """The forcings as (batch x members, steps, forcings, values), or None when the model has none."""

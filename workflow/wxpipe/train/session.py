@@ -6,6 +6,7 @@ saved and restored, and the end (the metrics, the loss curve, the checkpoint).
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from dataclasses import dataclass, field, replace
@@ -18,6 +19,7 @@ import torch
 from .. import tracking
 from ..config import TrainingConfig
 from ..dataset import Dataset
+from ..fsutil import atomic_write_text
 from ..samples import Batch
 from . import distributed, order
 from .checkpoint import save_checkpoint
@@ -196,12 +198,19 @@ def finish(run: Session, checkpoint: Path) -> dict[str, float]:
     meta = metadata(ds, run.data.roles, run.model.hyper, cfg.steps, info.run_id, uri)
     save_checkpoint(checkpoint, run.model, meta, ds.latitudes, ds.longitudes)
     run.client.log_artifact(info.run_id, str(checkpoint))
+    atomic_write_text(loss_history(checkpoint), json.dumps({"run": run.name, **h.to_dict()}, indent=1) + "\n")
     _loss_curve(run)
     log.info(
         "trained in %.1f s: val_loss %.4f, persistence %.4f; wrote %s",
         *(h.seconds, val_loss, h.persistence, checkpoint),
     )
     return metrics
+
+
+def loss_history(checkpoint: Path) -> Path:
+    """Where the loss points go beside the checkpoint (``loss.json``): what the ``draw_loss_curve`` rule draws for
+    ``snakemake --report`` in the data environment, whatever the training environment lacks."""
+    return checkpoint.with_name("loss.json")
 
 
 def _loss_curve(run: Session) -> None:
