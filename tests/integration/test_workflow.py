@@ -226,6 +226,21 @@ def test_compare_puts_the_run_beside_its_baselines(run: Path) -> None:
     assert "tiny" in json.dumps(table)
 
 
+def test_report_shows_the_pictures_with_their_captions(run: Path) -> None:
+    import zipfile
+
+    res = snakemake(run, "--report", "report.zip")
+    assert res.returncode == 0, res.stderr
+    with zipfile.ZipFile(run / "report.zip") as report:
+        names = report.namelist()
+        html = next(report.read(n).decode() for n in names if n.endswith("report.html"))
+    pictures = sorted(Path(n).name for n in names if n.endswith(".png"))
+    assert pictures == sorted(
+        ["loss_curve.png", "scorecard.png", "leads.png", "maps.png", "scorecard.png", "leads.png"]
+    )
+    assert "paired-bootstrap" in html and "Training loss of run" in html
+
+
 def test_lineage_resolves(run: Path) -> None:
     cat = json.loads((run / "results/catalogue/catalogue.json").read_text())
     records = cat["records"]

@@ -160,3 +160,17 @@ def test_an_ensemble_is_rolled_out_member_by_member_and_scored_by_fair_crps(
         for t in range(len(starts))
     ]
     assert crps == pytest.approx(float(np.mean([float(x) for x in per_date])), rel=1e-6)
+
+
+def test_a_models_forcings_are_not_scored(
+    trained: Any, training_config: Any, evaluation_config: EvaluationConfig, tmp_path: Path
+) -> None:
+    """The forecasts file holds the forcings as the model was given them: scored, they would show RMSE 0."""
+    from wxpipe.train import train
+
+    cfg = training_config(tmp_path, steps=10, variables={"forcing": ["msl"]})
+    result = train(trained.dataset, cfg, tmp_path / "forced.ckpt", "forced", {})
+    fc = predict(trained.dataset, result.checkpoint, evaluation_config, tmp_path / "fc.zarr")
+    scores = evaluate(trained.dataset, fc.path, evaluation_config, tmp_path / "out", {}, run="forced")
+    assert scores["variables"] == [v for v in trained.dataset.variables if v != "msl"]
+    assert set(scores["scores"]["rmse"]["forced"]["global"]) == set(scores["variables"])

@@ -82,7 +82,7 @@ def evaluate(
         leads,
         ", ".join(r.name for r in axes.regions),
     )
-    stats, maps = accumulate(dataset, fc, axes, baselines, _map_axes(cfg, dataset, leads), memory_mb)
+    stats, maps = accumulate(dataset, fc, axes, baselines, _map_axes(cfg, axes), memory_mb)
     attrs = {
         "run": name,
         "dataset_uuid": dataset.uuid,
@@ -179,6 +179,7 @@ def _axes(
         forecasts.append(baselines.reference)
         kinds.append("reference")
     meta = dataset.attrs.get("variables_metadata") or {}
+    scored = [v for v in dataset.variables if v not in fc.header.model.forcings]
     return Axes(
         forecasts=forecasts,
         kinds=kinds,
@@ -186,20 +187,22 @@ def _axes(
         init_dates=dataset.dates[starts],
         leads_hours=lead_hours(leads, dataset.frequency),
         leads_steps=leads,
-        variables=list(dataset.variables),
-        units=[str((meta.get(v) or {}).get("units", "")) for v in dataset.variables],
+        variables=scored,
+        units=[str((meta.get(v) or {}).get("units", "")) for v in scored],
         members=fc.header.members,
+        columns=[dataset.variables.index(v) for v in scored],
     )
 
 
-def _map_axes(cfg: EvaluationConfig, dataset: Dataset, leads: list[int]) -> tuple[list[int], list[int]]:
-    """Indices into ``leads`` and the dataset's variables of the error maps drawn: by default, the first variable
+def _map_axes(cfg: EvaluationConfig, axes: Axes) -> tuple[list[int], list[int]]:
+    """Indices into the leads and the scored variables of the error maps drawn: by default, the first variable
     at the longest lead."""
-    names = cfg.maps.variables or dataset.variables[:1]
-    unknown = [v for v in names if v not in dataset.variables]
+    names = cfg.maps.variables or axes.variables[:1]
+    unknown = [v for v in names if v not in axes.variables]
     if unknown:
-        raise WxpipeError(f"evaluation.maps.variables: {unknown} are not in {dataset.path} ({dataset.variables})")
-    return [leads.index(x) for x in (cfg.maps.leads or leads[-1:])], [dataset.variables.index(v) for v in names]
+        raise WxpipeError(f"evaluation.maps.variables: {unknown} are not among the scored variables {axes.variables}")
+    leads = cfg.maps.leads or axes.leads_steps[-1:]
+    return [axes.leads_steps.index(x) for x in leads], [axes.variables.index(v) for v in names]
 
 
 def metric_name(metric: str, forecast: str, variable: str, hours: float, region: str = "global") -> str:

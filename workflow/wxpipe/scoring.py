@@ -79,13 +79,15 @@ def _leads(
     batch = read_batch(dataset, starts, (0, *leads), drop_nan=False)
     rows = np.searchsorted(fc.init_dates, batch.dates.astype("datetime64[s]"))
     lead_index = np.array([fc.header.leads.index(lead) for lead in leads], dtype=np.int64)
-    block = np.asarray(fc.forecast.get_orthogonal_selection((rows, lead_index)))  # (b, leads, members, vars, values)
+    columns = np.asarray(axes.columns, dtype=np.int64)
+    block = np.asarray(fc.forecast.get_orthogonal_selection((rows, lead_index, slice(None), columns)))
+    fields = batch.fields[..., axes.columns]  # (batch, 1 + leads, values, variables scored)
     step = np.timedelta64(int(dataset.frequency.total_seconds()), "s")
     for j, lead in enumerate(leads):
-        truth = batch.fields[:, j + 1]
+        truth = fields[:, j + 1]
         valid = batch.dates.astype("datetime64[s]") + lead * step
-        clim = None if baselines.climatology is None else baselines.climatology.at(valid)
-        candidates: list[np.ndarray | None] = [block[:, j].transpose(0, 1, 3, 2), batch.fields[:, 0][:, None]]
+        clim = None if baselines.climatology is None else baselines.climatology.at(valid)[..., axes.columns]
+        candidates: list[np.ndarray | None] = [block[:, j].transpose(0, 1, 3, 2), fields[:, 0][:, None]]
         if clim is not None:
             candidates.append(clim[:, None])
         if baselines.reference is not None:

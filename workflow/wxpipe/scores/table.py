@@ -42,6 +42,7 @@ class Axes:
     variables: list[str]
     units: list[str]
     members: int
+    columns: list[int]  # of each variable in the dataset: a model's forcings are not scored (it was given them)
 
 
 @dataclass(frozen=True)
