@@ -10,8 +10,11 @@ downloads them where PyPI is reachable). In order:
 2. :func:`wxpipe.train.train` on it: the built-in model at >= 10 M parameters, bf16 autocast, DDP over NCCL
    in a process group of one rank, the production loader reading the store from disk, logging to an MLflow
    file store, a checkpoint at the end;
-3. the figures: samples/s, step time, the GPU's share of it (the step minus the data wait), the data-wait
-   fraction, peak GPU memory, parameters; printed and written to ``gpu-check.json``.
+3. :func:`wxpipe.predict.predict` with that checkpoint over the last dates (leads 1, 2 and 4 steps): the predict
+   stage's forecaster on the GPU, its batch bounded by the GPU's free memory;
+4. the figures: samples/s, step time, the GPU's share of it (the step minus the data wait), the data-wait
+   fraction, peak GPU memory, parameters, forecasts/s and the forecaster's device; printed and written to
+   ``gpu-check.json``.
 
 Run it as ``python -m bench.gpu_check`` from the repository root (``PYTHONPATH=workflow`` where wxpipe is
 not installed). ``--dry-run`` does the same on the CPU with tiny sizes and gloo (``make test`` runs it). The goal on one
@@ -174,6 +177,22 @@ def figures(result: Any, cfg: Any, size: Size, ctx: Any, seconds: dict[str, floa
     }
 
 
+def forecast(ds: Any, checkpoint: Path, out: Path) -> dict[str, Any]:
+    """The predict stage over the dataset's last quarter: how many forecasts, how fast, on which device."""
+    from wxpipe.config import EvaluationConfig
+    from wxpipe.model import load
+    from wxpipe.predict import predict
+
+    start, end = ds.dates[3 * len(ds.dates) // 4], ds.dates[-5]
+    cfg = EvaluationConfig.model_validate({"period": {"start": str(start), "end": str(end)}, "leads": [1, 2, 4]})
+    clock = time.perf_counter()
+    made = predict(ds, checkpoint, cfg, out / "forecasts.zarr", memory_mb=16000)
+    seconds = time.perf_counter() - clock
+    count = len(made.init_dates)
+    device = str(getattr(load(checkpoint), "device", "unknown"))
+    return {"device": device, "forecasts": count, "seconds": seconds, "forecasts_per_second": count / seconds}
+
+
 def run(out: Path, dry: bool) -> dict[str, Any]:
     size = DRY if dry else FULL
     out.mkdir(parents=True, exist_ok=True)
@@ -193,6 +212,7 @@ def run(out: Path, dry: bool) -> dict[str, Any]:
         report = figures(result, cfg, size, ctx, seconds)
     finally:
         distributed.teardown(ctx)
+    report["predict"] = forecast(ds, result.checkpoint, out)
     (out / "gpu-check.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 
@@ -210,6 +230,8 @@ def main(argv: list[str] | None = None) -> None:
         f"step {1000 * report['step_seconds']:.1f} ms of which GPU {1000 * report['gpu_step_seconds']:.1f} ms, "
         f"data wait {100 * report['data_wait_fraction']:.1f} %, peak GPU memory {report['peak_gpu_memory_gib']} GiB"
     )
+    made = report["predict"]
+    print(f"predict on {made['device']}: {made['forecasts']} forecasts, {made['forecasts_per_second']:.1f} forecasts/s")
     print(f"written: {args.out / 'gpu-check.json'}")
 
 
