@@ -35,7 +35,17 @@ BIN = Path(sys.executable).parent
 SITES = ["lumi", "leonardo", "marenostrum5", "jupiter"]
 # submitted jobs of the data stages (lineage, the stage targets, init, finalise, the statistics merge
 # and rechunk_init are local rules: metadata work of seconds, run by the controller)
-DATA_RULES = {"demo", "load", "statistics_part", "rechunk_part", "rechunk_layout", "copy_to_site", "evaluate_model"}
+DATA_RULES = {
+    "demo",
+    "load",
+    "statistics_part",
+    "rechunk_part",
+    "rechunk_layout",
+    "copy_to_site",
+    "compute_climatology",
+    "evaluate_model",
+    "compare_runs",
+}
 
 
 @dataclass(frozen=True)
