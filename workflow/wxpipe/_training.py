@@ -5,12 +5,13 @@ Re-exported by :mod:`wxpipe.config` (``TrainingConfig`` holds them); kept apart 
 
 from __future__ import annotations
 
+from collections.abc import Set
 from typing import Any, Literal
 
 import pydantic
 from pydantic import ConfigDict
 
-from ._strict import StrictModel
+from ._strict import Name, StrictModel
 
 
 class VariablesConfig(StrictModel):
@@ -94,3 +95,32 @@ class LossWeightsConfig(StrictModel):
         if negative:
             raise ValueError(f"negative weights for {negative}")
         return weights
+
+
+class LoaderConfig(StrictModel):
+    """How training reads its samples: schedule keys (they change speed, never the batches drawn)."""
+
+    workers: int = pydantic.Field(4, gt=0, description="threads reading and decoding chunks, per rank")
+    prefetch: int = pydantic.Field(2, gt=0, description="batches read ahead of the optimiser step")
+    layout: Name | None = pydantic.Field(
+        None,
+        description="read this layout of the run's dataset (chunks suited to the samples) instead of the dataset:"
+        " its copy at the run's site when a transfer puts it there; predict and evaluate still read the dataset",
+    )
+
+
+#: TrainingConfig keys only the built-in engine reads: set on an anemoi run they are refused (say it in anemoi:)
+BUILTIN_ONLY = frozenset(
+    {"hidden", "layers", "neighbours", "normaliser", "loss_weights", "loader", "warmup", "min_learning_rate"}
+    | {"weight_decay", "checkpoint_every", "fork"}
+)
+
+
+def check_engine(engine: str, anemoi: dict[str, Any], given: Set[str]) -> None:
+    """Refuse (``ValueError``) an ``anemoi:`` block on a built-in run, and built-in keys (``given``: the keys the
+    config sets) on an anemoi run: each engine reads its own."""
+    if engine != "anemoi" and anemoi:
+        raise ValueError("anemoi: Hydra overrides are for engine: anemoi")
+    ignored = sorted(BUILTIN_ONLY & set(given)) if engine == "anemoi" else []
+    if ignored:
+        raise ValueError(f"{', '.join(ignored)}: the built-in engine's keys; anemoi-training's go in the anemoi block")

@@ -18,10 +18,12 @@ from ._evaluation import MapsConfig as MapsConfig
 from ._evaluation import ReferenceConfig as ReferenceConfig
 from ._evaluation import RegionConfig as RegionConfig
 from ._strict import Frequency, Name, Period, StrictModel
+from ._training import LoaderConfig as LoaderConfig
 from ._training import LossWeightsConfig as LossWeightsConfig
 from ._training import NormaliserConfig as NormaliserConfig
 from ._training import RolloutConfig as RolloutConfig
 from ._training import VariablesConfig as VariablesConfig
+from ._training import check_engine
 from .errors import WxpipeError, validation_error
 from .yamlio import Location, load_with_lines
 
@@ -187,18 +189,6 @@ class MlflowConfig(StrictModel):
         return uri
 
 
-class LoaderConfig(StrictModel):
-    """How training reads its samples: schedule keys (they change speed, never the batches drawn)."""
-
-    workers: int = pydantic.Field(4, gt=0, description="threads reading and decoding chunks, per rank")
-    prefetch: int = pydantic.Field(2, gt=0, description="batches read ahead of the optimiser step")
-    layout: Name | None = pydantic.Field(
-        None,
-        description="read this layout of the run's dataset (chunks suited to the samples) instead of the dataset:"
-        " its copy at the run's site when a transfer puts it there; predict and evaluate still read the dataset",
-    )
-
-
 class TrainingConfig(StrictModel):
     """A forecaster: x(t+step) from k past states of x and their grid neighbours, trained on one dataset.
 
@@ -257,6 +247,18 @@ class TrainingConfig(StrictModel):
     )
     mlflow: MlflowConfig = MlflowConfig.model_validate({})
     loader: LoaderConfig = LoaderConfig.model_validate({})
+    engine: Literal["wxpipe", "anemoi"] = pydantic.Field(
+        "wxpipe", description="anemoi: train with anemoi-training in its own environment (make anemoi-env)"
+    )
+    anemoi: dict[str, Any] = pydantic.Field(
+        default={},
+        description="anemoi-training's Hydra overrides (dotted keys) but those wxpipe sets, for engine: anemoi",
+    )
+
+    @pydantic.model_validator(mode="after")
+    def _engine(self) -> TrainingConfig:
+        check_engine(self.engine, self.anemoi, self.model_fields_set)
+        return self
 
     @property
     def offsets(self) -> tuple[int, ...]:

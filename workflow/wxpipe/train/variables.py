@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
 from ..config import LossWeightsConfig, NormaliserConfig, TrainingConfig
 from ..dataset import Dataset
 from ..errors import WxpipeError
+from ..roles import forcings
 from ..samples import read_batch
 from .data import evenly_spaced
 from .model import safe_scale
@@ -63,16 +64,8 @@ def roles_of(dataset: Dataset, cfg: TrainingConfig) -> Roles:
 
 
 def default_forcings(dataset: Dataset) -> list[str]:
-    """The dataset's constant fields and the variables its forcings source computed (wxpipe's and
-    anemoi-datasets' records alike), in dataset order."""
-    meta: Mapping[str, Mapping[str, Any]] = dataset.attrs.get("variables_metadata") or {}
-    constant = set(dataset.attrs.get("constant_fields") or [])
-
-    def is_forcing(name: str) -> bool:
-        m = meta.get(name) or {}
-        return name in constant or m.get("computed") == "forcing" or bool(m.get("computed_forcing"))
-
-    return [v for v in dataset.variables if is_forcing(v)]
+    """The dataset's constant fields and the variables its forcings source computed (:func:`wxpipe.roles.forcings`)."""
+    return forcings(dataset.variables, dataset.attrs)
 
 
 def split_level(name: str) -> tuple[str, int | None]:
