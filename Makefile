@@ -69,6 +69,25 @@ gpu-wheels: $(STAMP)
 gpu-check:
 	bash bench/gpu_check.sh
 
+# anemoi-training as a training engine (training.<run>.engine: anemoi): its own venv, since it needs torch<2.11 and
+# zarr 2 (~12 min and ~8.4 GB; torch is PyPI's CUDA build). wxpipe goes in without its dependencies. anemoi-files
+# writes envs/train-anemoi.yaml and containers/train-anemoi.def from the same pins.
+ANEMOI_VENV ?= .venv-anemoi
+ANEMOI_STAMP := $(ANEMOI_VENV)/.wxpipe-installed
+
+.PHONY: anemoi-env anemoi-files
+anemoi-env: $(ANEMOI_STAMP)
+
+$(ANEMOI_STAMP): requirements/anemoi.txt requirements/anemoi-constraints.txt pyproject.toml
+	test -x $(ANEMOI_VENV)/bin/python || $(PYTHON) -m venv $(ANEMOI_VENV)
+	$(ANEMOI_VENV)/bin/python -m pip install -q --upgrade pip
+	$(ANEMOI_VENV)/bin/python -m pip install -q -c requirements/anemoi-constraints.txt -r requirements/anemoi.txt
+	$(ANEMOI_VENV)/bin/python -m pip install -q --no-deps -e .
+	touch $(ANEMOI_STAMP)
+
+anemoi-files: $(STAMP)
+	$(BIN)/python -m wxpipe.anemoi.pins
+
 .PHONY: bench compat
 bench: $(STAMP)
 	$(BIN)/python -m bench all

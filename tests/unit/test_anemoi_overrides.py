@@ -28,6 +28,7 @@ def _config(**extra: Any) -> TrainingConfig:
             "train": {"start": "2020-01-01T00:00", "end": "2020-02-29T18:00"},
             "validation": {"start": "2020-03-01T00:00", "end": "2020-03-10T18:00"},
             "variables": {"diagnostic": ["tp"]},
+            "normaliser": {"std": ["tp"]},
             "steps": 30,
             "batch_size": 2,
             "seed": 7,
@@ -61,9 +62,12 @@ def test_wxpipe_sets_dataset_periods_roles_folders_mlflow_and_hardware() -> None
     cfg = _applied(overrides(_config(), RUN, "training.gnn"))
     assert cfg["system"]["input"]["dataset"] == "results/sites/scratch/demo.zarr"
     assert cfg["system"]["output"]["root"] == "results/models/gnn/anemoi"
+    assert cfg["system"]["input"]["graph"] == "results/models/gnn/anemoi/graph.pt"
     assert cfg["system"]["hardware"] == {"accelerator": "cpu", "num_gpus_per_node": 1, "num_nodes": 1}
     data = cfg["data"]["datasets"]["data"]
-    assert data == {"forcing": ["lsm", "cos_latitude"], "diagnostic": ["tp"]}  # the built-in engine's defaults
+    assert (data["forcing"], data["diagnostic"]) == (["lsm", "cos_latitude"], ["tp"])  # the built-in engine's defaults
+    normaliser = data["processors"]["normalizer"]["config"]  # every list set whole, only the dataset's variables
+    assert normaliser == {"default": "mean-std", "mean-std": [], "std": ["tp"], "min-max": [], "max": [], "none": []}
     training = cfg["dataloader"]["training"]["datasets"]["data"]
     assert (training["start"], training["end"]) == ("2020-01-01T00:00:00", "2020-02-29T18:00:00")
     assert cfg["dataloader"]["validation"]["datasets"]["data"]["end"] == "2020-03-10T18:00:00"
@@ -116,3 +120,15 @@ def test_values_survive_hydras_grammar(value: Any) -> None:
 def test_a_key_hydra_cannot_read_is_refused() -> None:
     with pytest.raises(WxpipeError, match=r"anemoi\.model\.bad key: not a Hydra key"):
         user_overrides({"model": {"bad key": 1}})
+
+
+def test_the_conda_file_and_the_container_follow_the_pins() -> None:
+    """Both are generated (make anemoi-files) from requirements/anemoi.txt and its constraints."""
+    from wxpipe.anemoi import pins
+
+    assert pins.ENV.read_text() == pins.conda_file()
+    assert pins.CONTAINER.read_text() == pins.container_file()
+    for requirement in pins.requirements():
+        assert f"      - {requirement}\n" in pins.conda_file()
+    constraints = pins.CONSTRAINTS.read_text()
+    assert "anemoi-training==0.17.1" in constraints and "zarr==2.18.7" in constraints

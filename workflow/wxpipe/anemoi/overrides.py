@@ -18,10 +18,11 @@ from typing import Any
 from .._training import BUILTIN_ONLY as BUILTIN_ONLY
 from ..config import TrainingConfig
 from ..errors import WxpipeError
-from ..roles import forcings
+from ..roles import forcings, normalisers
 from ..timeutil import format_frequency, iso, parse_frequency
 
 PRECISION = {"fp32": "32", "bf16": "bf16-mixed"}  # Lightning's names; anemoi wants a string, "32" not 32
+NORMALISERS = ("mean-std", "std", "min-max", "max", "none")
 DATASET = "data"  # anemoi 0.17's name of the one dataset of a single-dataset run
 
 
@@ -50,6 +51,7 @@ def owned(cfg: TrainingConfig, run: Run) -> dict[str, Any]:
     data, loader, mlflow = f"data.datasets.{DATASET}", "dataloader", "diagnostics.log.mlflow"
     values: dict[str, Any] = {
         "system.input.dataset": run.dataset,
+        "system.input.graph": f"{run.output}/graph.pt",  # built from the config on the first start, then reused
         "system.output.root": run.output,
         "system.hardware.accelerator": "cuda" if run.gpus_per_node > 0 else "cpu",
         "system.hardware.num_gpus_per_node": max(1, run.gpus_per_node),
@@ -72,6 +74,13 @@ def owned(cfg: TrainingConfig, run: Run) -> dict[str, Any]:
         f"{mlflow}.experiment_name": cfg.mlflow.experiment,
         f"{mlflow}.run_name": run.name,
     }
+    kinds = normalisers(tuple(run.variables), cfg.normaliser)
+    normaliser = f"{data}.processors.normalizer.config"
+    values[f"{normaliser}.default"] = cfg.normaliser.default
+    for kind in NORMALISERS:  # each list set whole: anemoi's defaults name variables (sdor, z) a dataset may lack
+        values[f"{normaliser}.{kind}"] = [
+            v for v, k in zip(run.variables, kinds, strict=True) if k == kind and k != cfg.normaliser.default
+        ]
     for split, period in (("training", cfg.train), ("validation", cfg.validation)):
         values[f"{loader}.{split}.datasets.{DATASET}.start"] = iso(period.start)
         values[f"{loader}.{split}.datasets.{DATASET}.end"] = iso(period.end)

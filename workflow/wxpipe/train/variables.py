@@ -14,10 +14,10 @@ from typing import Literal
 
 import numpy as np
 
-from ..config import LossWeightsConfig, NormaliserConfig, TrainingConfig
+from ..config import LossWeightsConfig, TrainingConfig
 from ..dataset import Dataset
 from ..errors import WxpipeError
-from ..roles import forcings
+from ..roles import forcings, matching, normalisers, split_level
 from ..samples import read_batch
 from .data import evenly_spaced
 from .model import safe_scale
@@ -68,36 +68,10 @@ def default_forcings(dataset: Dataset) -> list[str]:
     return forcings(dataset.variables, dataset.attrs)
 
 
-def split_level(name: str) -> tuple[str, int | None]:
-    """``t_850`` -> (``t``, 850); ``2t`` -> (``2t``, None): the dataset's ``{param}_{levelist}`` names."""
-    param, _, level = name.rpartition("_")
-    return (param, int(level)) if param and level.isdigit() else (name, None)
-
-
-def _match(names: Iterable[str], name: str) -> list[str]:
-    """The variables ``name`` stands for: itself, or every level of a parameter."""
-    return [v for v in names if v == name or split_level(v)[0] == name]
-
-
 def _check(names: tuple[str, ...], key: str, given: Iterable[str]) -> None:
     unknown = [g for g in given if g not in names]
     if unknown:
         raise WxpipeError(f"training.{key}: {unknown} not in the dataset's variables {list(names)}")
-
-
-def normalisers(names: tuple[str, ...], cfg: NormaliserConfig) -> tuple[str, ...]:
-    """Each variable's normaliser: the one listing it (or its parameter), else the default."""
-    chosen: dict[str, str] = {}
-    for kind, listed in cfg.listed().items():
-        for name in listed:
-            matched = _match(names, name)
-            if not matched:
-                raise WxpipeError(f"training.normaliser.{kind}: {name!r} is no variable or parameter of {list(names)}")
-            for v in matched:
-                if chosen.get(v, kind) != kind:
-                    raise WxpipeError(f"training.normaliser: {v!r} is given both {chosen[v]} and {kind}")
-                chosen[v] = kind
-    return tuple(chosen.get(v, cfg.default) for v in names)
 
 
 def normaliser_arrays(kinds: Iterable[str], stats: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -122,7 +96,7 @@ def loss_weights(names: Iterable[str], cfg: LossWeightsConfig) -> np.ndarray:
     """Each variable's weight: its own or its parameter's (default 1), times its level's."""
     names = tuple(names)
     for name in cfg.variables:
-        if not _match(names, name):
+        if not matching(names, name):
             raise WxpipeError(f"training.loss_weights.variables: {name!r} is no variable or parameter of {list(names)}")
     levels = {split_level(v)[1] for v in names}
     unknown = sorted(set(cfg.levels) - levels)
