@@ -16,7 +16,7 @@ from ..errors import WxpipeError
 from ._common import finish, record
 
 if TYPE_CHECKING:
-    from ..config import EvaluationConfig
+    from ..config import EvaluationConfig, TrainingConfig
 
 log = logging.getLogger("wxpipe")
 
@@ -46,6 +46,9 @@ def cmd_train(args: argparse.Namespace) -> None:
     from ..train.state import saved_step
 
     cfg = TrainingConfig.model_validate(_settings(args.settings))
+    if cfg.engine == "anemoi":
+        _train_anemoi(args, cfg)
+        return
     launch = distributed.srun_command(args.argv, args.ranks, args.cpus_per_rank)
     if launch is not None:  # in a SLURM job: one rank per task
         folder = state_folder(Path(args.checkpoint))
@@ -84,6 +87,30 @@ def cmd_train(args: argparse.Namespace) -> None:
             "metrics": res.metrics,
         },
         distributed={"world_size": res.world_size, "parameters_sha256": res.parameters_sha256},
+    )
+
+
+def _train_anemoi(args: argparse.Namespace, cfg: TrainingConfig) -> None:
+    """``engine: anemoi``: anemoi-training with wxpipe's overrides (:mod:`wxpipe.anemoi.runner`), its checkpoint
+    and what it says of itself in the lineage record."""
+    from ..anemoi.runner import checkpoint_facts, gpus_here
+    from ..anemoi.runner import train as train_anemoi
+    from ..config import params_of
+    from ..lineage import describe_file
+
+    res = train_anemoi(args.dataset, cfg, args.checkpoint, args.name, gpus_per_node=gpus_here(args.ranks))
+    facts = checkpoint_facts(args.checkpoint)
+    verb = "continued" if res.resumed else "trained"
+    finish(
+        args, f"{verb} {args.name} with anemoi-training: run {res.run_id}, checkpoint {facts['uuid']}", args.checkpoint
+    )
+    record(
+        args,
+        "checkpoint",
+        [describe_file(args.checkpoint)],
+        params_of(cfg),
+        anemoi={**facts, "inference": str(res.inference)},
+        mlflow={"run_id": res.run_id, "tracking_uri": f"file:{res.store}", "offline": True},
     )
 
 
