@@ -33,6 +33,7 @@ for _var in smk.unset_account_variables(workflow):
 DATASETS = list(CFG.datasets)
 STAGES = smk.stages(CFG)  # stage target -> the keys of the records it publishes
 GPU_STACK = smk.gpu_stack()  # cuda or rocm (LUMI): the training rules' conda env and container
+WXPIPE_SOURCE = os.path.join(workflow.basedir, "workflow")  # the package's source: envs without wxpipe installed
 
 wildcard_constraints:
     dataset=r"[A-Za-z0-9][A-Za-z0-9_.-]*",

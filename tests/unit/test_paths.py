@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -120,3 +121,15 @@ def test_planning_imports_nothing_heavy() -> None:
     res = subprocess.run([sys.executable, "-c", PARSE], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "[]"
+
+
+def test_anemoi_runs_train_in_their_own_rule_and_always_sync() -> None:
+    cfg = _config(None)
+    run = cfg.training["t"].model_copy(update={"engine": "anemoi"})
+    cfg = cfg.model_copy(update={"training": {"t": cfg.training["t"], "gnn": run}})
+    assert smk.runs_pattern(cfg, "wxpipe") == "t" and smk.runs_pattern(cfg, "anemoi") == "gnn"
+    assert re.fullmatch(smk.runs_pattern(cfg.model_copy(update={"training": {}}), "anemoi"), "gnn") is None
+    assert smk.offline_store(cfg, "gnn") == "results/models/gnn/anemoi/logs/mlflow"
+    assert smk.offline_store(cfg, "t") == paths.offline_store("t")
+    assert paths.marker("mlflow-sync", "gnn") in smk.stage_waits(cfg, "train")
+    assert paths.marker("mlflow-sync", "t") not in smk.stage_waits(cfg, "train")  # online: nothing to sync

@@ -13,7 +13,7 @@ rule sync_mlflow:
     output:
         marker=temp(paths.marker("mlflow-sync", "{run}")),
     params:
-        store=paths.offline_store("{run}"),
+        store=lambda w: smk.offline_store(CFG, w.run),
         settings=lambda w: smk.settings(CFG, "training", w.run),
     localrule: True
     log:

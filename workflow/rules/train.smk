@@ -8,6 +8,8 @@
 
 
 rule train_model:
+    wildcard_constraints:
+        run=smk.runs_pattern(CFG, "wxpipe"),
     input:
         dataset=lambda w: smk.training_source_records(CFG, w.run),
     output:
@@ -35,6 +37,41 @@ rule train_model:
     shell:
         "wxpipe train {params.dataset:q} {output.checkpoint:q} --name {wildcards.run} --settings {params.settings:q}"
         " --ranks {resources.tasks} --cpus-per-rank {threads}"
+        " --lineage {output.record:q} --upstream {input:q} 2> {log:q}"
+
+
+# engine: anemoi runs train with anemoi-training in its environment (make anemoi-env; envs/train-anemoi.yaml,
+# containers/train-anemoi.def). wxpipe runs there from the workflow's source tree (it is not installed in that env),
+# starts anemoi-training with the overrides it owns, and a rerun continues anemoi's own run.
+rule train_anemoi:
+    wildcard_constraints:
+        run=smk.runs_pattern(CFG, "anemoi"),
+    input:
+        dataset=lambda w: smk.training_source_records(CFG, w.run),
+    output:
+        checkpoint=paths.model("{run}"),
+        loss=paths.loss("{run}", "json"),
+        record=temp(paths.pending("train", "{run}")),
+    params:
+        dataset=lambda w: smk.training_source(CFG, w.run),
+        settings=lambda w: smk.settings(CFG, "training", w.run),
+        source=WXPIPE_SOURCE,
+    threads: 2
+    log:
+        paths.log("train", "{run}"),
+    benchmark:
+        paths.benchmark("train", "{run}")
+    resources:
+        mem_mb=8000,
+        runtime=120,
+        tasks=1,
+    conda:
+        "../../envs/train-anemoi.yaml"
+    container:
+        smk.container_image("train-anemoi")
+    shell:
+        "PYTHONPATH={params.source:q}${{PYTHONPATH:+:$PYTHONPATH}} python -m wxpipe.cli train {params.dataset:q}"
+        " {output.checkpoint:q} --name {wildcards.run} --settings {params.settings:q} --ranks {resources.tasks}"
         " --lineage {output.record:q} --upstream {input:q} 2> {log:q}"
 
 

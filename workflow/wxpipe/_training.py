@@ -5,7 +5,6 @@ Re-exported by :mod:`wxpipe.config` (``TrainingConfig`` holds them); kept apart 
 
 from __future__ import annotations
 
-from collections.abc import Set
 from typing import Any, Literal
 
 import pydantic
@@ -116,11 +115,12 @@ BUILTIN_ONLY = frozenset(
 )
 
 
-def check_engine(engine: str, anemoi: dict[str, Any], given: Set[str]) -> None:
-    """Refuse (``ValueError``) an ``anemoi:`` block on a built-in run, and built-in keys (``given``: the keys the
-    config sets) on an anemoi run: each engine reads its own."""
-    if engine != "anemoi" and anemoi:
+def check_engine(cfg: Any) -> None:
+    """Refuse (``ValueError``) an ``anemoi:`` block on a built-in run, and built-in keys set on an anemoi run (those
+    whose values differ from their defaults: a job's settings repeat every key): each engine reads its own."""
+    engine, fields = cfg.engine, type(cfg).model_fields
+    if engine != "anemoi" and cfg.anemoi:
         raise ValueError("anemoi: Hydra overrides are for engine: anemoi")
-    ignored = sorted(BUILTIN_ONLY & set(given)) if engine == "anemoi" else []
-    if ignored:
-        raise ValueError(f"{', '.join(ignored)}: the built-in engine's keys; anemoi-training's go in the anemoi block")
+    changed = [k for k in sorted(BUILTIN_ONLY) if getattr(cfg, k) != fields[k].get_default(call_default_factory=True)]
+    if engine == "anemoi" and changed:
+        raise ValueError(f"{', '.join(changed)}: the built-in engine's keys; anemoi-training's go in the anemoi block")

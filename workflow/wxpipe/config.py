@@ -257,7 +257,7 @@ class TrainingConfig(StrictModel):
 
     @pydantic.model_validator(mode="after")
     def _engine(self) -> TrainingConfig:
-        check_engine(self.engine, self.anemoi, self.model_fields_set)
+        check_engine(self)
         return self
 
     @property

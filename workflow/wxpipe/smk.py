@@ -92,6 +92,20 @@ def stages(cfg: Config) -> dict[str, list[str]]:
     }
 
 
+def runs_pattern(cfg: Config, engine: str) -> str:
+    """A wildcard pattern matching exactly the runs trained by ``engine`` (one that matches nothing when none is)."""
+    runs = [re.escape(r) for r, t in cfg.training.items() if t.engine == engine]
+    return "|".join(runs) if runs else "(?!)"
+
+
+def offline_store(cfg: Config, run: str) -> str:
+    """Where a run's offline MLflow store is: the built-in engine's sqlite beside the checkpoint, or anemoi-training's
+    file store in its folder (anemoi runs always log offline: its mlflow-skinny has no sqlite)."""
+    if cfg.training[run].engine == "anemoi":
+        return str(Path(paths.model(run)).parent / "anemoi" / "logs" / "mlflow")
+    return paths.offline_store(run)
+
+
 def climatology_datasets(cfg: Config) -> list[str]:
     """The datasets whose climatology the evaluation needs: those the runs train on, when it has a climatology."""
     if cfg.evaluation is None or cfg.evaluation.climatology is None:
@@ -139,14 +153,13 @@ OFFLINE_MODES = ("offline", "fallback")
 
 def stage_waits(cfg: Config, stage: str) -> list[str]:
     """What a stage target waits for besides the records it publishes: for ``train`` and ``evaluate``, the
-    MLflow syncs of the runs that log offline or may (``mlflow.mode``), so the target ends with every run on
-    the server (the ``sync_mlflow`` and ``sync_mlflow_evaluation`` rules); for ``train``, the loss curves too."""
+    MLflow syncs of the runs that log offline or may (``mlflow.mode``; anemoi-training's always), so the target
+    ends with every run on the server (the ``sync_mlflow`` and ``sync_mlflow_evaluation`` rules); for ``train``,
+    the loss curves too."""
     if stage == "train":
         curves = [paths.loss(r, "png") for r in cfg.training]
-        return [
-            *curves,
-            *(paths.marker("mlflow-sync", r) for r, t in cfg.training.items() if t.mlflow.mode in OFFLINE_MODES),
-        ]
+        offline = [r for r, t in cfg.training.items() if t.mlflow.mode in OFFLINE_MODES or t.engine == "anemoi"]
+        return [*curves, *(paths.marker("mlflow-sync", r) for r in offline)]
     if stage == "evaluate" and cfg.evaluation is not None and cfg.evaluation.mlflow.mode in OFFLINE_MODES:
         return [paths.marker("mlflow-sync-evaluation", r) for r in cfg.training]
     return []

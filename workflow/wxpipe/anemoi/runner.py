@@ -84,9 +84,17 @@ def last_run(out: Path) -> str | None:
 
 
 def train(
-    dataset: Path, cfg: TrainingConfig, checkpoint: Path, name: str, *, gpus_per_node: int = 0, nodes: int = 1
+    dataset: Path,
+    cfg: TrainingConfig,
+    checkpoint: Path,
+    name: str,
+    *,
+    gpus_per_node: int = 0,
+    nodes: int = 1,
+    tags: dict[str, str] | None = None,
 ) -> Trained:
-    """Train (or continue) the run; copy its inference checkpoint to ``checkpoint``."""
+    """Train (or continue) the run; copy its inference checkpoint to ``checkpoint``; give its MLflow run ``tags``
+    (the dataset uuid, git, lineage: what built-in runs carry), which the sync copies with it."""
     out = (checkpoint.parent / FOLDER).resolve()
     out.mkdir(parents=True, exist_ok=True)
     attrs = dataset_attrs(dataset)
@@ -118,8 +126,16 @@ def train(
     with atomic_path(checkpoint) as tmp:
         shutil.copyfile(inference, tmp)
     store = out / "logs" / "mlflow"
+    tag(store, run_id, tags or {})
     atomic_write_text(checkpoint.with_name("loss.json"), json.dumps(loss_history(store, run_id, name), indent=1))
     return Trained(run_id=run_id, inference=inference, store=store, resumed=previous is not None)
+
+
+def tag(store: Path, run_id: str, tags: dict[str, str]) -> None:
+    """Set tags on a run of an MLflow file store: one file per tag under the run's ``tags/``, as MLflow writes them."""
+    for folder in store.glob(f"*/{run_id}/tags"):
+        for key, value in tags.items():
+            atomic_write_text(folder / key, value)
 
 
 def loss_history(store: Path, run_id: str, name: str) -> dict[str, Any]:
