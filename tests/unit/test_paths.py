@@ -133,3 +133,6 @@ def test_anemoi_runs_train_in_their_own_rule_and_always_sync() -> None:
     assert smk.offline_store(cfg, "t") == paths.offline_store("t")
     assert paths.marker("mlflow-sync", "gnn") in smk.stage_waits(cfg, "train")
     assert paths.marker("mlflow-sync", "t") not in smk.stage_waits(cfg, "train")  # online: nothing to sync
+    stages = smk.stages(cfg)  # trained, not yet predicted or scored
+    assert stages["train"] == ["t", "gnn"] and stages["predict"] == stages["evaluate"] == ["t"]
+    assert smk.compared_runs(cfg) == ["t"]

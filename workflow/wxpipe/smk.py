@@ -78,18 +78,23 @@ def demo_files(cfg: Config) -> list[str]:
 
 def stages(cfg: Config) -> dict[str, list[str]]:
     """Each stage target and the keys of the records it publishes (``results/lineage/<stage>/<key>.json``)."""
-    datasets, runs = list(cfg.datasets), list(cfg.training)
+    datasets, runs, scored = list(cfg.datasets), list(cfg.training), scored_runs(cfg)
     return {
         "dataset": datasets,
         "statistics": datasets,
         "rechunk": list(cfg.layouts),
         "transfer": [paths.site_key(t.site, t.name) for t in cfg.transfers],
         "train": runs,
-        "predict": runs,
-        "climatology": climatology_datasets(cfg),
-        "evaluate": runs,
-        "compare": ["runs"] if runs else [],
+        "predict": scored,
+        "climatology": climatology_datasets(cfg) if scored else [],
+        "evaluate": scored,
+        "compare": ["runs"] if scored else [],
     }
+
+
+def scored_runs(cfg: Config) -> list[str]:
+    """The runs the evaluation predicts and scores: the built-in engine's (anemoi checkpoints are not scored yet)."""
+    return [r for r, t in cfg.training.items() if t.engine == "wxpipe"]
 
 
 def runs_pattern(cfg: Config, engine: str) -> str:
@@ -114,8 +119,8 @@ def climatology_datasets(cfg: Config) -> list[str]:
 
 
 def compared_runs(cfg: Config) -> list[str]:
-    """The runs the compare target puts side by side: ``evaluation.compare``, else every run."""
-    return list(cfg.evaluation.compare if cfg.evaluation and cfg.evaluation.compare else cfg.training)
+    """The runs the compare target puts side by side: ``evaluation.compare``, else every scored run."""
+    return list(cfg.evaluation.compare if cfg.evaluation and cfg.evaluation.compare else scored_runs(cfg))
 
 
 def evaluation_inputs(cfg: Config, run: str) -> dict[str, str]:
@@ -161,7 +166,7 @@ def stage_waits(cfg: Config, stage: str) -> list[str]:
         offline = [r for r, t in cfg.training.items() if t.mlflow.mode in OFFLINE_MODES or t.engine == "anemoi"]
         return [*curves, *(paths.marker("mlflow-sync", r) for r in offline)]
     if stage == "evaluate" and cfg.evaluation is not None and cfg.evaluation.mlflow.mode in OFFLINE_MODES:
-        return [paths.marker("mlflow-sync-evaluation", r) for r in cfg.training]
+        return [paths.marker("mlflow-sync-evaluation", r) for r in scored_runs(cfg)]
     return []
 
 
