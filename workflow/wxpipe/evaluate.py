@@ -13,10 +13,11 @@ this module imports neither torch nor any engine.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -90,8 +91,8 @@ def evaluate(
         "run_id": header.model.run_id or "",
         "period_start": iso(cfg.period.start),
         "period_end": iso(cfg.period.end),
-        "overlap": json_list(cfg.overlap),
-        "other_dataset": json_list([other] if other else []),
+        "overlap": json.dumps(list(cfg.overlap)),
+        "other_dataset": json.dumps([other] if other else []),
         "baseline": cfg.baseline,
     }
     scores = table(axes, stats, maps, attrs)
@@ -102,12 +103,6 @@ def evaluate(
         out_dir, lambda staging: _log_to_mlflow(store, fc, cfg, (scores, record), staging, f"{name}-evaluation", tags)
     )
     return record
-
-
-def json_list(items: Sequence[Any]) -> str:
-    import json
-
-    return json.dumps(list(items))
 
 
 def record_of(
