@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +37,7 @@ import zarr
 from ._evaluation import ClimatologyConfig
 from ._strict import Period
 from .dataset import Dataset, array, codecs, read, read_dates
-from .errors import WxpipeError
+from .errors import WxpipeError, some
 from .fsutil import atomic_path
 from .grid import grid_fingerprint
 from .guards import span_text
@@ -120,7 +120,7 @@ def plan(dataset: Dataset, cfg: ClimatologyConfig, valid: np.ndarray) -> Plan:
     if uncovered.any():
         names = list(dict.fromkeys(str(d)[5:13] for d in valid[uncovered]))
         raise WxpipeError(
-            f"{dataset.path}: no climatology for {listed(names)} (month-day, hour): the climatology period "
+            f"{dataset.path}: no climatology for {some(names, SHOWN)} (month-day, hour): the climatology period "
             f"{_span(cfg.period)} has no date within {cfg.window // 2} days of year of them; extend it or widen "
             "evaluation.climatology.window"
         )
@@ -270,7 +270,7 @@ class Climatology:
         lacking = (self.dayofyear[i] != doy) | (self.hour[j] != hod) | (self.count[i, j] == 0)
         if lacking.any():
             raise WxpipeError(
-                f"{self.path}: no climatology for {listed([iso(x) for x in d[lacking]])} (it holds days of year "
+                f"{self.path}: no climatology for {some([iso(x) for x in d[lacking]], SHOWN)} (it holds days of year "
                 f"{self.dayofyear.min()}..{self.dayofyear.max()} at hours {self.hour.tolist()})"
             )
         out = np.empty((len(d), len(self.latitudes), len(self.variables)), dtype=np.float32)
@@ -323,12 +323,6 @@ def stored(path: Path, fmt: str, version: int, what: str) -> Iterator[tuple[zarr
         yield root, attrs
     except (FileNotFoundError, KeyError, ValueError, TypeError, zarr.errors.GroupNotFoundError) as exc:
         raise WxpipeError(f"{path}: not a readable {what} ({exc!r})") from None
-
-
-def listed(items: Sequence[str]) -> str:
-    """``a, b, c`` and, past :data:`SHOWN` items, ``... and N more``."""
-    shown = ", ".join(items[:SHOWN])
-    return shown if len(items) <= SHOWN else f"{shown} and {len(items) - SHOWN} more"
 
 
 def _span(period: Period) -> str:

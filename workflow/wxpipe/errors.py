@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +14,12 @@ if TYPE_CHECKING:  # pydantic and yaml are imported by the code that raises thei
 
 class WxpipeError(Exception):
     """A problem with the user's input or data; the message names the file, key or date at fault."""
+
+
+def some(items: Sequence[str], shown: int = 5) -> str:
+    """The first ``shown`` of ``items`` for a message, and how many more there are (``a, b and 4 more``)."""
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return ", ".join(items[:shown]) + more
 
 
 def validation_error(

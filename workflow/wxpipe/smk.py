@@ -15,7 +15,7 @@ from . import paths
 from .config import Config, params_of, validate_config
 from .create import input_files
 from .dataset import Part, load_dates
-from .errors import WxpipeError
+from .errors import WxpipeError, some
 from .recipe import Recipe, load_recipe
 from .sources.demo import demo_path
 from .timeutil import date_range
@@ -48,7 +48,7 @@ def load_config(config: dict[str, Any], files: list[str], check_inputs: bool = T
         except WxpipeError as exc:
             raise WxpipeError(f"datasets.{name}.recipe: {exc}") from None
         if absent:
-            shown = ", ".join(map(str, absent[:3])) + (f" and {len(absent) - 3} more" if len(absent) > 3 else "")
+            shown = some([str(p) for p in absent], 3)
             raise WxpipeError(
                 f"datasets.{name}.recipe: {ds.recipe}: input files {shown} do not exist (declare their dates "
                 "missing in the recipe's dates.missing, or fix the path)"

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import zarr
 
-from ..errors import WxpipeError
+from ..errors import WxpipeError, some
 from ..fsutil import remove_temps, tree_size
 from ..provenance import provenance
 from ..recipe import Recipe
@@ -226,8 +226,7 @@ def finalise(path: str | Path) -> Dataset:
     missing = {seconds(m) for m in root.attrs.get("missing_dates", [])}  # type: ignore[union-attr]
     absent = [iso(d) for d, ok in zip(dates, done, strict=True) if not ok and d not in missing]
     if absent:
-        shown = ", ".join(absent[:10]) + (f" and {len(absent) - 10} more" if len(absent) > 10 else "")
-        raise WxpipeError(f"{path}: {len(absent)} dates not loaded: {shown}")
+        raise WxpipeError(f"{path}: {len(absent)} dates not loaded: {some(absent, 10)}")
     if removed := remove_temps(Path(path)):
         log.info("%s: removed %d temporary files left by interrupted writers", path, removed)
     remove_build(root)

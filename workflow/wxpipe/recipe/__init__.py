@@ -20,7 +20,7 @@ import numpy as np
 import pydantic
 
 from .._strict import Period, StrictModel
-from ..errors import validation_error
+from ..errors import some, validation_error
 from ..timeutil import format_frequency, iso, seconds, to_datetime
 from ..yamlio import Location, load_with_lines
 from ._anemoi import TOP_LEVEL, refuse_keys
@@ -234,7 +234,7 @@ class Recipe(StrictModel):
         missing = self.dates.missing_set()
         lost = [d for d, c in zip(all_dates, covered, strict=True) if not c and d not in missing]
         if lost:
-            shown = ", ".join(iso(d) for d in lost[:3]) + (f" and {len(lost) - 3} more" if len(lost) > 3 else "")
+            shown = some([iso(d) for d in lost], 3)
             problems.append(
                 (("input", "concat"), f"dates {shown} are in no concat item (extend an item or declare them missing)")
             )

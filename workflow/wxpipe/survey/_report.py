@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import some
 from ..fsutil import tree_size
 from ..progress import human
 from ..recipe import load_recipe
@@ -14,14 +14,6 @@ from ..summary import Sizes, plural
 from ..timeutil import format_frequency, iso
 from ._files import members, recipe_dates, recipe_files
 from ._inventory import DateCheck, Scan, archive_dates, grib_files, scan_grib
-
-SHOWN = 5  # dates and names listed before "and N more"
-
-
-def some(items: Sequence[str]) -> str:
-    """The first few of ``items``, and how many more there are."""
-    more = f" and {len(items) - SHOWN} more" if len(items) > SHOWN else ""
-    return ", ".join(items[:SHOWN]) + more
 
 
 def _date_lines(dates: DateCheck) -> list[str]:

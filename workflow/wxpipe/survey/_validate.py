@@ -10,14 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import WxpipeError
+from ..errors import WxpipeError, some
 from ..recipe import AccumulationsSource, Forcings, GribSource, Recipe, SourceSpec, XarrayZarrSource
 from ..sources.grib import SURFACE_LEVELS, GribReader
 from ..sources.gribfile import GribCache, Message
 from ..sources.paths import is_remote
 from ..timeutil import iso
 from ._files import source_files
-from ._report import some
 
 
 def _held(messages: Sequence[Message]) -> str:
