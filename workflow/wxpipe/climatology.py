@@ -26,7 +26,6 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,11 +35,12 @@ import zarr
 
 from ._evaluation import ClimatologyConfig
 from ._strict import Period
-from .dataset import Dataset, array, codecs, read, read_dates
+from .dataset import Dataset, array, read, read_dates
 from .errors import WxpipeError, some
 from .fsutil import atomic_path
 from .grid import grid_fingerprint
 from .guards import span_text
+from .products import dims, new_store, stored
 from .progress import done, progress
 from .timeutil import date_range, iso, to_datetime
 
@@ -219,31 +219,6 @@ def _layout(path: Path, dataset: Dataset, cfg: ClimatologyConfig, p: Plan) -> za
     return root
 
 
-def new_store(
-    path: Path,
-    name: str,
-    shape: tuple[int, ...],
-    dims: dict[str, list[str]],
-    latitudes: np.ndarray,
-    longitudes: np.ndarray,
-) -> zarr.Group:
-    """A Zarr v2 group holding ``name``, float32 fields of ``shape`` (NaN fill, a chunk per index of the first two
-    axes), and the grid; every array names its dimensions from ``dims``, so ``xarray.open_zarr`` opens it as is."""
-    root = zarr.open_group(str(path), mode="w", zarr_format=2)
-    root.create_array(
-        name,
-        shape=shape,
-        chunks=(1, 1, *shape[2:]),
-        dtype="float32",
-        fill_value=np.nan,
-        compressors=codecs(None, 2),
-        attributes={"_ARRAY_DIMENSIONS": dims[name]},
-    )
-    for key, values in (("latitudes", latitudes), ("longitudes", longitudes)):
-        root.create_array(key, data=np.asarray(values, dtype=np.float64), attributes={"_ARRAY_DIMENSIONS": dims[key]})
-    return root
-
-
 @dataclass(frozen=True)
 class Climatology:
     """An open climatology; ``values`` (dayofyear, hour, variables, values) stays lazy."""
@@ -311,23 +286,9 @@ def open_climatology(path: str | Path) -> Climatology:
         )
 
 
-@contextmanager
-def stored(path: Path, fmt: str, version: int, what: str) -> Iterator[tuple[zarr.Group, dict[str, Any]]]:
-    """The group at ``path`` and its attributes, checked to be ``fmt`` ``version``; what fails in the block (a
-    missing array or attribute) is an error naming ``path`` as no readable ``what``."""
-    try:
-        root = zarr.open_group(str(path), mode="r")
-        attrs: dict[str, Any] = dict(root.attrs)
-        if attrs.get("format") != fmt or attrs.get("version") != version:
-            raise WxpipeError(f"{path}: not a {what} ({fmt} version {version})")
-        yield root, attrs
-    except (FileNotFoundError, KeyError, ValueError, TypeError, zarr.errors.GroupNotFoundError) as exc:
-        raise WxpipeError(f"{path}: not a readable {what} ({exc!r})") from None
-
-
 def _span(period: Period) -> str:
     return span_text((period.start, period.end))
 
 
 def _dims(name: str) -> dict[str, Any]:
-    return {"_ARRAY_DIMENSIONS": DIMENSIONS[name]}
+    return dims(DIMENSIONS, name)

@@ -30,11 +30,12 @@ import numpy as np
 import zarr
 
 from ._strict import Period
-from .dataset import Dataset, array, codecs, read
+from .dataset import Dataset, array, read
 from .errors import WxpipeError
 from .fsutil import atomic_path
 from .grid import grid_fingerprint
 from .model.metadata import ModelMetadata
+from .products import dims, new_store, stored
 from .samples import sample_starts
 from .timeutil import format_frequency, parse_frequency
 
@@ -153,23 +154,11 @@ def create(path: str | Path, header: Header, capacity: int) -> Iterator[Writer]:
 
 def _layout(path: Path, header: Header, capacity: int) -> zarr.Group:
     """The empty store: every array but ``init_dates``, and every attribute."""
-    root = zarr.open_group(str(path), mode="w", zarr_format=2)
-    n = len(header.latitudes)
-    shape = (capacity, len(header.leads), header.members, len(header.variables), n)
-    root.create_array(
-        "forecast",
-        shape=shape,
-        chunks=(1, 1, *shape[2:]),
-        dtype="float32",
-        fill_value=np.nan,
-        compressors=codecs(None, 2),
-        attributes=_dims("forecast"),
-    )
+    shape = (capacity, len(header.leads), header.members, len(header.variables), len(header.latitudes))
+    root = new_store(path, "forecast", shape, DIMENSIONS, header.latitudes, header.longitudes)
     hours = {"hours": lead_hours(header.leads, header.frequency)}
     leads = np.asarray(header.leads, dtype=np.int64)
     root.create_array("leads", data=leads, fill_value=None, attributes={**_dims("leads"), **hours})
-    for name in ("latitudes", "longitudes"):
-        root.create_array(name, data=np.asarray(getattr(header, name), dtype=np.float64), attributes=_dims(name))
     root.attrs.update(
         {
             "format": FORMAT,
@@ -188,11 +177,7 @@ def _layout(path: Path, header: Header, capacity: int) -> zarr.Group:
 def open_forecasts(path: str | Path) -> Forecasts:
     """Read a forecasts file's header and dates; an error for anything else."""
     path = Path(path)
-    try:
-        root = zarr.open_group(str(path), mode="r")
-        attrs: dict[str, Any] = dict(root.attrs)
-        if attrs.get("format") != FORMAT or attrs.get("version") != VERSION:
-            raise WxpipeError(f"{path}: not a forecasts file ({FORMAT} version {VERSION})")
+    with stored(path, FORMAT, VERSION, "forecasts file") as (root, attrs):
         forecast = array(root, "forecast")
         header = Header(
             variables=list(attrs["variables"]),
@@ -207,10 +192,8 @@ def open_forecasts(path: str | Path) -> Forecasts:
             checkpoint=str(attrs["checkpoint"]),
         )
         init_dates = read(array(root, "init_dates")).astype("datetime64[s]")
-    except (FileNotFoundError, KeyError, ValueError, TypeError, zarr.errors.GroupNotFoundError) as exc:
-        raise WxpipeError(f"{path}: not a readable forecasts file ({exc!r})") from None
     return Forecasts(path, header, init_dates, forecast)
 
 
 def _dims(name: str) -> dict[str, Any]:
-    return {"_ARRAY_DIMENSIONS": DIMENSIONS[name]}
+    return dims(DIMENSIONS, name)
