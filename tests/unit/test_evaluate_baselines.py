@@ -30,18 +30,7 @@ def _file(trained: Any, cfg: EvaluationConfig, out: Path, values: Any) -> Path:
     ds, meta = trained.dataset, read_metadata(trained.result.checkpoint)
     leads = forecasts.lead_steps(cfg.leads)
     starts = forecasts.initial_dates(ds, cfg.period, leads, meta.input_steps)
-    header = forecasts.Header(
-        variables=list(ds.variables),
-        leads=leads,
-        members=1,
-        latitudes=ds.latitudes,
-        longitudes=ds.longitudes,
-        frequency=ds.frequency,
-        model=meta,
-        dataset_uuid=ds.uuid,
-        dataset_path=str(ds.path),
-        checkpoint=str(trained.result.checkpoint),
-    )
+    header = forecasts.Header.of(ds, meta, leads, trained.result.checkpoint)
     step = np.timedelta64(6, "h")
     block = np.stack([values(ds.dates[starts] + lead * step) for lead in leads], axis=1)[:, :, None]
     with forecasts.create(out, header, len(starts)) as writer:

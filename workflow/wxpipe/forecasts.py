@@ -65,6 +65,22 @@ class Header:
     dataset_path: str
     checkpoint: str
 
+    @classmethod
+    def of(cls, dataset: Dataset, model: ModelMetadata, leads: list[int], checkpoint: str | Path) -> Header:
+        """The header of ``model``'s forecasts from ``dataset``: every dataset variable, each of its members."""
+        return cls(
+            variables=list(dataset.variables),
+            leads=leads,
+            members=int(dataset.data.shape[2]),
+            latitudes=dataset.latitudes,
+            longitudes=dataset.longitudes,
+            frequency=dataset.frequency,
+            model=model,
+            dataset_uuid=dataset.uuid,
+            dataset_path=str(dataset.path),
+            checkpoint=str(checkpoint),
+        )
+
 
 @dataclass(frozen=True)
 class Forecasts:

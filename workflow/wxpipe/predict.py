@@ -57,7 +57,7 @@ def predict(
     leads = forecasts.lead_steps(cfg.leads)
     ahead = list(range(1, leads[-1] + 1)) if meta.forcings else leads
     starts = forecasts.initial_dates(dataset, cfg.period, ahead, meta.input_steps)
-    header = _header(dataset, meta, leads, checkpoint)
+    header = forecasts.Header.of(dataset, meta, leads, checkpoint)
     members = header.members
     offsets = [*range(1 - meta.input_steps, 1), *(ahead if meta.forcings else [])]
     states = members * (len(offsets) + 2 * len(leads)) * len(dataset.variables) * len(dataset.latitudes) * 4
@@ -83,22 +83,6 @@ def predict(
     bar.close()
     log.info("wrote %s: %d forecasts", out, writer.count)
     return forecasts.open_forecasts(out)
-
-
-def _header(dataset: Dataset, meta: ModelMetadata, leads: list[int], checkpoint: Path) -> forecasts.Header:
-    """The forecasts file's header: every dataset variable, each of its members."""
-    return forecasts.Header(
-        variables=list(dataset.variables),
-        leads=leads,
-        members=int(dataset.data.shape[2]),
-        latitudes=dataset.latitudes,
-        longitudes=dataset.longitudes,
-        frequency=dataset.frequency,
-        model=meta,
-        dataset_uuid=dataset.uuid,
-        dataset_path=str(dataset.path),
-        checkpoint=str(checkpoint),
-    )
 
 
 def check_variables(source: str | Path, meta: ModelMetadata, variables: Sequence[str]) -> None:
