@@ -28,7 +28,7 @@ demo: $(STAMP)
 # two workers, one test file each at a time: the SLURM profile tests (18 of the suite's 22 minutes) mostly
 # wait for the cluster's status checks, so every other file runs on the second worker meanwhile
 test: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n 2 --dist loadfile --ignore=tests/drills
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n 2 --dist loadfile --ignore=tests/drills --ignore=tests/anemoi
 
 # opt-in fault drills (minutes each): kill -9 the Snakemake controller mid-run, --unlock, rerun, same bytes
 drill: $(STAMP)
@@ -75,7 +75,7 @@ gpu-check:
 ANEMOI_VENV ?= .venv-anemoi
 ANEMOI_STAMP := $(ANEMOI_VENV)/.wxpipe-installed
 
-.PHONY: anemoi-env anemoi-files
+.PHONY: anemoi-env anemoi-files test-anemoi
 anemoi-env: $(ANEMOI_STAMP)
 
 $(ANEMOI_STAMP): requirements/anemoi.txt requirements/anemoi-constraints.txt pyproject.toml
@@ -84,6 +84,11 @@ $(ANEMOI_STAMP): requirements/anemoi.txt requirements/anemoi-constraints.txt pyp
 	$(ANEMOI_VENV)/bin/python -m pip install -q -c requirements/anemoi-constraints.txt -r requirements/anemoi.txt
 	$(ANEMOI_VENV)/bin/python -m pip install -q --no-deps -e .
 	touch $(ANEMOI_STAMP)
+
+# opt-in (~15 min): the demo with an anemoi GNN through Snakemake: killed and resumed, scored, compared, and its
+# forecast checked against anemoi-inference's
+test-anemoi: $(STAMP) $(ANEMOI_STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest tests/anemoi -v
 
 anemoi-files: $(STAMP)
 	$(BIN)/python -m wxpipe.anemoi.pins

@@ -1,6 +1,6 @@
 """A tiny real dataset on disk (written through wxpipe.dataset), and one training run shared by tests.
 
-Helpers reach tests as fixtures (``octahedral_grid``, ``make_dataset``, ``training_config``) rather
+Helpers reach tests as fixtures (``octahedral_grid``, ``make_dataset``, ``training_config``, ``anemoi_meta``) rather
 than imports, so the tests work under any pytest import mode.
 
 The fields are travelling waves on an octahedral reduced Gaussian grid, plus a diurnal cycle and a
@@ -14,6 +14,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -113,6 +114,47 @@ def _make_dataset(
     return Dataset(path)
 
 
+def _anemoi_meta(
+    names: Sequence[str],
+    *,
+    forcings: Sequence[str] = (),
+    diagnostics: Sequence[str] = (),
+    input_steps: int = 2,
+    output_steps: int = 1,
+) -> dict[str, Any]:
+    """The parts of an anemoi inference checkpoint's ``anemoi.json`` that wxpipe reads, as anemoi-training 0.17
+    writes them for a dataset of variables ``names`` (without ``supporting_arrays_paths``: where the arrays go
+    depends on the archive's top folder)."""
+    index = {n: i for i, n in enumerate(names)}
+    roles = {
+        "prognostic": [i for n, i in index.items() if n not in (*forcings, *diagnostics)],
+        "forcing": [index[n] for n in forcings],
+        "diagnostic": [index[n] for n in diagnostics],
+        "target": [],
+        "name_to_index": index,
+    }
+    inputs = [i for n, i in index.items() if n not in diagnostics]
+    outputs = [i for n, i in index.items() if n not in forcings]
+    steps = {
+        "input_relative_date_indices": list(range(input_steps)),
+        "output_relative_date_indices": list(range(input_steps, input_steps + output_steps)),
+        "timestep": "6h",
+    }
+    normaliser = {"default": "mean-std", "std": list(diagnostics), "none": list(forcings)}
+    return {
+        "uuid": "3f1c0d7e-anemoi",
+        "run_id": "run1",
+        "data_indices": {"data": {"data": {"input": {**roles, "full": inputs}, "output": {**roles, "full": outputs}}}},
+        "metadata_inference": {"data": {"timesteps": steps}},
+        "config": {
+            "data": {"datasets": {"data": {"processors": {"normalizer": {"config": normaliser}}}}},
+            "training": {"precision": "32", "max_steps": 3},
+        },
+        "training": {"global_step": 3},
+        "provenance_training": {"module_versions": {"anemoi.training": {"version": "0.17.1"}}},
+    }
+
+
 def _training_config(tmp: Path, **overrides: object) -> TrainingConfig:
     cfg: dict[str, object] = {
         "dataset": "tiny",
@@ -145,6 +187,11 @@ def octahedral_grid() -> Callable[[int], tuple[np.ndarray, np.ndarray]]:
 @pytest.fixture(scope="session")
 def make_dataset() -> Callable[..., Dataset]:
     return _make_dataset
+
+
+@pytest.fixture(scope="session")
+def anemoi_meta() -> Callable[..., dict[str, Any]]:
+    return _anemoi_meta
 
 
 @pytest.fixture(scope="session")

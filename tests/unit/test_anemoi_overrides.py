@@ -73,6 +73,7 @@ def test_wxpipe_sets_dataset_periods_roles_folders_mlflow_and_hardware() -> None
     assert cfg["dataloader"]["validation"]["datasets"]["data"]["end"] == "2020-03-10T18:00:00"
     assert cfg["training"]["precision"] == "32" and cfg["training"]["max_steps"] == 30  # a string, as anemoi wants
     assert cfg["dataloader"]["batch_size"]["training"] == 2
+    assert cfg["diagnostics"]["checkpoint"]["every_n_train_steps"] == {"save_frequency": 100, "num_models_saved": 1}
     mlflow = cfg["diagnostics"]["log"]["mlflow"]
     assert mlflow["enabled"] is True and mlflow["run_name"] == "gnn" and mlflow["experiment_name"] == "wxpipe-demo"
     assert (cfg["data"]["frequency"], cfg["task"]["timestep"]) == ("6h", "6h")

@@ -123,7 +123,7 @@ def test_planning_imports_nothing_heavy() -> None:
     assert res.stdout.strip() == "[]"
 
 
-def test_anemoi_runs_train_in_their_own_rule_and_always_sync() -> None:
+def test_anemoi_runs_train_in_their_own_rule_always_sync_and_are_scored() -> None:
     cfg = _config(None)
     run = cfg.training["t"].model_copy(update={"engine": "anemoi"})
     cfg = cfg.model_copy(update={"training": {"t": cfg.training["t"], "gnn": run}})
@@ -133,6 +133,6 @@ def test_anemoi_runs_train_in_their_own_rule_and_always_sync() -> None:
     assert smk.offline_store(cfg, "t") == paths.offline_store("t")
     assert paths.marker("mlflow-sync", "gnn") in smk.stage_waits(cfg, "train")
     assert paths.marker("mlflow-sync", "t") not in smk.stage_waits(cfg, "train")  # online: nothing to sync
-    stages = smk.stages(cfg)  # trained, not yet predicted or scored
-    assert stages["train"] == ["t", "gnn"] and stages["predict"] == stages["evaluate"] == ["t"]
-    assert smk.compared_runs(cfg) == ["t"]
+    stages = smk.stages(cfg)  # predicted, scored and compared like a built-in run
+    assert stages["train"] == stages["predict"] == stages["evaluate"] == ["t", "gnn"]
+    assert smk.compared_runs(cfg) == ["t", "gnn"]

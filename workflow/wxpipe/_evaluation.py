@@ -84,10 +84,6 @@ def check_evaluation(cfg: Config) -> None:
     for run in ev.compare:
         if run not in cfg.training:
             raise ValueError(f"evaluation.compare: no training run {run!r}")
-        if cfg.training[run].engine != "wxpipe":
-            raise ValueError(
-                f"evaluation.compare: {run!r} trains with anemoi-training, whose checkpoints are not scored yet"
-            )
     choices = baselines(cfg)
     if ev.baseline not in choices:
         raise ValueError(f"evaluation.baseline: {ev.baseline!r} is none of {choices}")

@@ -111,7 +111,7 @@ class LoaderConfig(StrictModel):
 #: TrainingConfig keys only the built-in engine reads: set on an anemoi run they are refused (say it in anemoi:)
 BUILTIN_ONLY = frozenset(
     {"hidden", "layers", "neighbours", "loss_weights", "loader", "warmup", "min_learning_rate"}
-    | {"weight_decay", "checkpoint_every", "fork"}
+    | {"weight_decay", "fork"}
 )
 
 

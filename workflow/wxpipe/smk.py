@@ -78,23 +78,18 @@ def demo_files(cfg: Config) -> list[str]:
 
 def stages(cfg: Config) -> dict[str, list[str]]:
     """Each stage target and the keys of the records it publishes (``results/lineage/<stage>/<key>.json``)."""
-    datasets, runs, scored = list(cfg.datasets), list(cfg.training), scored_runs(cfg)
+    datasets, runs = list(cfg.datasets), list(cfg.training)
     return {
         "dataset": datasets,
         "statistics": datasets,
         "rechunk": list(cfg.layouts),
         "transfer": [paths.site_key(t.site, t.name) for t in cfg.transfers],
         "train": runs,
-        "predict": scored,
-        "climatology": climatology_datasets(cfg) if scored else [],
-        "evaluate": scored,
-        "compare": ["runs"] if scored else [],
+        "predict": runs,
+        "climatology": climatology_datasets(cfg) if runs else [],
+        "evaluate": runs,
+        "compare": ["runs"] if runs else [],
     }
-
-
-def scored_runs(cfg: Config) -> list[str]:
-    """The runs the evaluation predicts and scores: the built-in engine's (anemoi checkpoints are not scored yet)."""
-    return [r for r, t in cfg.training.items() if t.engine == "wxpipe"]
 
 
 def runs_pattern(cfg: Config, engine: str) -> str:
@@ -119,8 +114,8 @@ def climatology_datasets(cfg: Config) -> list[str]:
 
 
 def compared_runs(cfg: Config) -> list[str]:
-    """The runs the compare target puts side by side: ``evaluation.compare``, else every scored run."""
-    return list(cfg.evaluation.compare if cfg.evaluation and cfg.evaluation.compare else scored_runs(cfg))
+    """The runs the compare target puts side by side: ``evaluation.compare``, else every run."""
+    return list(cfg.evaluation.compare if cfg.evaluation and cfg.evaluation.compare else cfg.training)
 
 
 def evaluation_inputs(cfg: Config, run: str) -> dict[str, str]:
@@ -166,7 +161,7 @@ def stage_waits(cfg: Config, stage: str) -> list[str]:
         offline = [r for r, t in cfg.training.items() if t.mlflow.mode in OFFLINE_MODES or t.engine == "anemoi"]
         return [*curves, *(paths.marker("mlflow-sync", r) for r in offline)]
     if stage == "evaluate" and cfg.evaluation is not None and cfg.evaluation.mlflow.mode in OFFLINE_MODES:
-        return [paths.marker("mlflow-sync-evaluation", r) for r in scored_runs(cfg)]
+        return [paths.marker("mlflow-sync-evaluation", r) for r in cfg.training]
     return []
 
 

@@ -68,6 +68,9 @@ def owned(cfg: TrainingConfig, run: Run) -> dict[str, Any]:
         "training.accum_grad_batches": cfg.accumulate,
         "training.optimization.lr": cfg.learning_rate,
         f"{loader}.batch_size.training": cfg.batch_size,
+        # last.ckpt every checkpoint_every steps (anemoi's default saves once an epoch): what a killed run resumes from
+        "diagnostics.checkpoint.every_n_train_steps.save_frequency": cfg.checkpoint_every,
+        "diagnostics.checkpoint.every_n_train_steps.num_models_saved": 1,
         f"{mlflow}.enabled": True,
         f"{mlflow}.tracking_uri": run.tracking_uri,
         f"{mlflow}.offline": run.offline,

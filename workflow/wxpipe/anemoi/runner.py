@@ -22,6 +22,8 @@ from typing import Any
 from ..config import TrainingConfig
 from ..errors import WxpipeError
 from ..fsutil import atomic_path, atomic_write_text
+from ..model.checkpoint import embed_metadata
+from .layout import model_metadata, read_meta
 from .overrides import Run, hydra_value, overrides
 
 log = logging.getLogger(__name__)
@@ -93,7 +95,8 @@ def train(
     nodes: int = 1,
     tags: dict[str, str] | None = None,
 ) -> Trained:
-    """Train (or continue) the run; copy its inference checkpoint to ``checkpoint``; give its MLflow run ``tags``
+    """Train (or continue) the run; copy its inference checkpoint to ``checkpoint`` with wxpipe's model metadata
+    embedded; give its MLflow run ``tags``
     (the dataset uuid, git, lineage: what built-in runs carry), which the sync copies with it."""
     out = (checkpoint.parent / FOLDER).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -123,9 +126,10 @@ def train(
     if run_id is None:
         raise WxpipeError(f"anemoi-training ended without a checkpoint in {out / 'checkpoint'}")
     inference = out / "checkpoint" / run_id / "inference-last.ckpt"
-    with atomic_path(checkpoint) as tmp:
-        shutil.copyfile(inference, tmp)
     store = out / "logs" / "mlflow"
+    with atomic_path(checkpoint) as tmp:  # with wxpipe's model metadata, for predict (:mod:`.forecaster`)
+        shutil.copyfile(inference, tmp)
+        embed_metadata(tmp, model_metadata(tmp, str(attrs.get("uuid", "")), f"file:{store}"))
     tag(store, run_id, tags or {})
     atomic_write_text(checkpoint.with_name("loss.json"), json.dumps(loss_history(store, run_id, name), indent=1))
     return Trained(run_id=run_id, inference=inference, store=store, resumed=previous is not None)
@@ -157,13 +161,7 @@ def loss_history(store: Path, run_id: str, name: str) -> dict[str, Any]:
 def checkpoint_facts(checkpoint: Path) -> dict[str, Any]:
     """What an anemoi checkpoint says of itself (its ``anemoi-metadata/anemoi.json``): uuid, run id, the resolved
     Hydra config and the versions of the packages that trained it."""
-    import zipfile
-
-    with zipfile.ZipFile(checkpoint) as archive:
-        member = next((n for n in archive.namelist() if n.endswith("anemoi-metadata/anemoi.json")), None)
-        if member is None:
-            raise WxpipeError(f"{checkpoint}: not an anemoi checkpoint (no anemoi-metadata/anemoi.json)")
-        meta: dict[str, Any] = json.loads(archive.read(member))
+    meta = read_meta(checkpoint)
     modules = (meta.get("provenance_training") or {}).get("module_versions") or {}
     versions = {k: v.get("version") for k, v in modules.items() if k.startswith("anemoi") or k in PACKAGES}
     return {"uuid": meta.get("uuid"), "run_id": meta.get("run_id"), "versions": versions, "config": meta.get("config")}

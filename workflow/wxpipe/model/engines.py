@@ -14,7 +14,7 @@ from ..errors import WxpipeError
 from .checkpoint import read_metadata
 from .protocol import Forecaster
 
-ENGINES: dict[str, str] = {"wxpipe": "wxpipe.train.forecaster"}
+ENGINES: dict[str, str] = {"wxpipe": "wxpipe.train.forecaster", "anemoi": "wxpipe.anemoi.forecaster"}
 
 
 def load(checkpoint: str | Path) -> Forecaster:
