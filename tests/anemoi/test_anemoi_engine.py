@@ -12,83 +12,27 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import pytest
-import yaml
+from gnn_run import ANEMOI, BIN, STEPS, env
 
 from wxpipe.forecasts import open_forecasts
 from wxpipe.model import read_metadata
-
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-ANEMOI = REPO / ".venv-anemoi"
-STEPS, EVERY = 60, 20
-
-GNN: dict[str, Any] = {
-    "engine": "anemoi",
-    "dataset": "demo",
-    "site": "scratch",
-    "train": {"start": "2020-01-01T00:00", "end": "2020-02-29T18:00"},
-    "validation": {"start": "2020-03-01T00:00", "end": "2020-03-10T18:00"},
-    "variables": {"diagnostic": ["tp"]},
-    "normaliser": {"default": "mean-std", "std": ["tp"]},
-    "multistep_input": 2,
-    "steps": STEPS,
-    "checkpoint_every": EVERY,
-    "batch_size": 2,
-    "mlflow": {"experiment": "wxpipe-demo"},
-    "anemoi": {
-        "model.num_channels": 16,
-        "model.processor.num_layers": 2,
-        "graph.nodes.hidden.node_builder.resolution": 2,
-        "diagnostics.plot.callbacks": [],
-        "dataloader.num_workers": {"training": 2, "validation": 1},
-        "dataloader.limit_batches.validation": 2,
-        "training.num_sanity_val_steps": 0,
-    },
-}
-
-
-def _env() -> dict[str, str]:
-    return {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
 
 
 def _snakemake(project: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     res = subprocess.run(
         [str(BIN / "snakemake"), "--cores", "2", *args],
         cwd=project,
-        env=_env(),
+        env=env(),
         capture_output=True,
         text=True,
         timeout=timeout,
     )
     assert res.returncode == 0, res.stderr[-4000:]
     return res
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the project (what git tracks and would track) whose demo config has the GNN run added."""
-    if not (ANEMOI / "bin" / "anemoi-training").exists():
-        pytest.fail("no anemoi-training in .venv-anemoi: run make test-anemoi, which builds it (make anemoi-env)")
-    root = tmp_path_factory.mktemp("anemoi") / "project"
-    files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout.split()
-    for name in files:
-        if (REPO / name).is_file():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            (root / name).write_bytes((REPO / name).read_bytes())
-    (root / ".venv-anemoi").symlink_to(ANEMOI.resolve())
-    config = yaml.safe_load((root / "config/config.yaml").read_text())
-    config["training"]["gnn"] = GNN
-    (root / "config/config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    return root
 
 
 def test_a_killed_training_continues_its_own_run(project: Path) -> None:
@@ -99,7 +43,7 @@ def test_a_killed_training_continues_its_own_run(project: Path) -> None:
     job = subprocess.Popen(
         [str(BIN / "snakemake"), "--cores", "2", target],
         cwd=project,
-        env=_env(),
+        env=env(),
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -117,8 +61,12 @@ def test_a_killed_training_continues_its_own_run(project: Path) -> None:
     _snakemake(project, "--unlock")
     _snakemake(project, "--rerun-incomplete", target)
     log = (project / "results/logs/train/gnn.log").read_text()
-    assert f"continuing anemoi run {killed}" in log and "Restoring states from" in log
+    assert f"continuing anemoi run {killed}" in log
     assert [p.name for p in folder.iterdir()] == [killed]
+    # anemoi logs a continued run (from its last.ckpt) to a child of the killed one's MLflow run
+    store = project / "results/models/gnn/anemoi/logs/mlflow"
+    parents = [p.read_text().strip() for p in store.glob("*/*/tags/mlflow.parentRunId")]
+    assert parents == [killed]
     record = json.loads((project / target).read_text())
     assert record["anemoi"]["run_id"] == killed
     assert read_metadata(project / "results/models/gnn/checkpoint.pt").training_step == STEPS

@@ -46,7 +46,6 @@ RUN = Run(
     output="results/models/gnn/anemoi",
     tracking_uri="sqlite:///results/mlflow.db",
     offline=False,
-    gpus_per_node=0,
 )
 
 

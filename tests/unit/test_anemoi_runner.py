@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from wxpipe.anemoi.runner import checkpoint_facts, dataset_attrs, train
+from wxpipe.anemoi.runner import Hardware, checkpoint_facts, dataset_attrs, hardware, train
 from wxpipe.config import TrainingConfig
 from wxpipe.errors import WxpipeError
 from wxpipe.model import read_metadata
@@ -43,9 +43,17 @@ for name in ("inference-last.ckpt", "last.ckpt"):
         for n, values in zip(AXES, ([60, 20, -20, -60], [0, 90, 180, 270])):
             z.writestr(grid[n]["path"], np.array(values, dtype="float64").tobytes())
 metrics = root / "logs" / "mlflow" / "123" / run / "metrics"
-metrics.mkdir(parents=True, exist_ok=True)
-(metrics / "train_multi_dataset_loss_step").write_text("1 0.5 1\\n2 0.25 2\\n")
-(metrics / "val_multi_dataset_loss_epoch").write_text("3 0.4 2\\n")
+if "training.run_id" in args:  # continued: anemoi logs to a child run, from the step it resumed at
+    child = root / "logs" / "mlflow" / "123" / "child"
+    (child / "tags").mkdir(parents=True, exist_ok=True)
+    (child / "tags" / "mlflow.parentRunId").write_text(run)
+    metrics = child / "metrics"
+    metrics.mkdir()
+    (metrics / "train_multi_dataset_loss_step").write_text("5 0.3 2\\n6 0.2 3\\n")
+else:
+    metrics.mkdir(parents=True, exist_ok=True)
+    (metrics / "train_multi_dataset_loss_step").write_text("1 0.5 1\\n2 0.25 2\\n")
+    (metrics / "val_multi_dataset_loss_epoch").write_text("3 0.4 2\\n")
 """
 
 
@@ -118,10 +126,13 @@ def test_a_rerun_continues_anemois_own_run(fake: Path, tmp_path: Path) -> None:
     checkpoint = tmp_path / "models/gnn/checkpoint.pt"
     train(fake, _cfg(), checkpoint, "gnn")
     checkpoint.unlink()  # Snakemake deletes a failed job's outputs; anemoi's folder stays
-    res = train(fake, _cfg(steps=600), checkpoint, "gnn")
+    res = train(fake, _cfg(steps=600), checkpoint, "gnn", tags={"wxpipe.stage": "train"})
     _, second = _calls(checkpoint)
     assert "++training.run_id='run1'" in second["argv"] and res.resumed
     assert "++training.max_steps=600" in second["argv"]
+    history = json.loads(checkpoint.with_name("loss.json").read_text())  # the run's points and its child's
+    assert history["train"] == [[1, 0.5], [2, 0.3], [3, 0.2]] and history["validation"] == [[2, 0.4]]
+    assert (res.store / "123/child/tags/wxpipe.stage").read_text() == "train"  # the child syncs with the tags too
 
 
 def test_a_failed_run_leaves_no_checkpoint(fake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -140,3 +151,38 @@ def test_the_dataset_attributes_come_from_its_metadata_file(fake: Path, tmp_path
         with zipfile.ZipFile(tmp_path / "x.ckpt", "w") as z:
             z.writestr("a.json", "{}")
         checkpoint_facts(tmp_path / "x.ckpt")
+
+
+# srun as the runner calls it: its options are recorded, then the command runs (as one task here)
+SRUN = """
+import json, os, sys
+at = next(i for i, a in enumerate(sys.argv) if i and not a.startswith("--"))
+options, command = sys.argv[1:at], sys.argv[at:]
+with open(os.environ["SRUN_CALLS"], "a") as f:
+    f.write(json.dumps(options) + "\\n")
+os.execvp(command[0], command)
+"""
+
+
+def test_in_a_slurm_job_srun_starts_one_task_per_rank(
+    fake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lightning then reads SLURM's variables, and needs devices x nodes = tasks."""
+    srun = tmp_path / "bin" / "srun"
+    srun.write_text(f"#!{sys.executable}\n{SRUN}")
+    srun.chmod(0o755)
+    slurm = {"SLURM_JOB_ID": "42", "SLURM_JOB_NUM_NODES": "2"}
+    where = hardware(4, 3, slurm)
+    srun = ["srun", "--ntasks=4", "--ntasks-per-node=2", "--cpus-per-task=3", "--kill-on-bad-exit=1"]
+    assert where == Hardware("cpu", 2, 2, srun)
+    assert hardware(4, 3, {}) == Hardware("cpu", 1, 1, None)  # no GPU here: one CPU process
+    assert hardware(1, 2, {**slurm, "SLURM_JOB_NUM_NODES": "1", "SLURM_STEP_ID": "0"}).launcher is None
+    with pytest.raises(WxpipeError, match="3 ranks do not split evenly over the job's 2 nodes"):
+        hardware(3, 1, slurm)
+    monkeypatch.setenv("SRUN_CALLS", str(tmp_path / "srun.jsonl"))
+    checkpoint = tmp_path / "models/gnn/checkpoint.pt"
+    train(fake, _cfg(), checkpoint, "gnn", hardware=where)
+    assert json.loads((tmp_path / "srun.jsonl").read_text()) == where.launcher[1:]
+    [call] = _calls(checkpoint)
+    assert "++system.hardware.num_gpus_per_node=2" in call["argv"] and "++system.hardware.num_nodes=2" in call["argv"]
+    assert "++system.hardware.accelerator='cpu'" in call["argv"]

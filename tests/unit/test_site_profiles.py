@@ -16,7 +16,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 SITES = ["lumi", "leonardo", "marenostrum5", "jupiter"]
-GPU_RULES = {"train_model", "predict_model"}
+GPU_RULES = {"train_model", "train_anemoi", "predict_model"}
 
 
 def site_limits(site: str) -> dict[str, str]:
@@ -90,6 +90,8 @@ def test_gpus_only_for_training_and_evaluation_as_the_site_asks(site: str) -> No
         else:
             assert re.fullmatch(r"gpu:\d+", gres) and "gpu" not in extra, rule
     train = requests(site)["train_model"]
+    assert requests(site)["train_anemoi"] == train  # anemoi-training gets the same ranks, GPUs and signal
+    assert profile(site)["set-threads"]["train_anemoi"] == profile(site)["set-threads"]["train_model"]
     assert train["tasks"] == gpus and train["mpi"] == "srun" and train["nodes"] == 1
     assert str(gpus) in str(train.get("gres", "")) + str(train.get("slurm_extra", ""))
 

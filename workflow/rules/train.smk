@@ -72,7 +72,7 @@ rule train_anemoi:
     shell:
         "PYTHONPATH={params.source:q}${{PYTHONPATH:+:$PYTHONPATH}} python -m wxpipe.cli train {params.dataset:q}"
         " {output.checkpoint:q} --name {wildcards.run} --settings {params.settings:q} --ranks {resources.tasks}"
-        " --lineage {output.record:q} --upstream {input:q} 2> {log:q}"
+        " --cpus-per-rank {threads} --lineage {output.record:q} --upstream {input:q} 2> {log:q}"
 
 
 rule draw_loss_curve:

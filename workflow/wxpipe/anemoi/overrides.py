@@ -37,7 +37,8 @@ class Run:
     output: str  # the run's folder: checkpoints, logs, plots
     tracking_uri: str
     offline: bool
-    gpus_per_node: int = 1
+    accelerator: str = "cpu"  # Lightning's: cuda where torch sees GPUs
+    devices: int = 1  # per node: one rank each
     nodes: int = 1
 
     def environment(self, cfg: TrainingConfig) -> dict[str, str]:
@@ -53,8 +54,8 @@ def owned(cfg: TrainingConfig, run: Run) -> dict[str, Any]:
         "system.input.dataset": run.dataset,
         "system.input.graph": f"{run.output}/graph.pt",  # built from the config on the first start, then reused
         "system.output.root": run.output,
-        "system.hardware.accelerator": "cuda" if run.gpus_per_node > 0 else "cpu",
-        "system.hardware.num_gpus_per_node": max(1, run.gpus_per_node),
+        "system.hardware.accelerator": run.accelerator,
+        "system.hardware.num_gpus_per_node": run.devices,
         "system.hardware.num_nodes": run.nodes,
         "data.frequency": frequency,
         "task.timestep": frequency,

@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 from ..config import TrainingConfig
 from ..errors import WxpipeError
 from ..fsutil import atomic_path, atomic_write_text
+from ..launch import srun_prefix
 from ..model.checkpoint import embed_metadata
 from .layout import model_metadata, read_meta
 from .overrides import Run, hydra_value, overrides
@@ -49,20 +51,35 @@ def executable() -> str:
     return found
 
 
-def gpus_here(ranks: int) -> int:
-    """GPUs for anemoi on this node: SLURM's count in a job, else torch's, else none (the CPU); at most ``ranks``
-    when the rule asked for more than one."""
-    given = os.environ.get("SLURM_GPUS_ON_NODE")
-    if given is not None:
-        count = int(given)
-    else:
-        try:
-            import torch
+@dataclass(frozen=True)
+class Hardware:
+    """Where anemoi trains: ``devices`` per node (GPUs, else CPU processes), one rank each; ``launcher`` is the srun
+    line that starts the ranks in a SLURM job (None: Lightning starts them itself, on this node)."""
 
-            count = torch.cuda.device_count()
-        except ImportError:
-            count = 0
-    return min(count, ranks) if ranks > 1 else min(count, 1)
+    accelerator: str
+    devices: int
+    nodes: int
+    launcher: list[str] | None
+
+
+def hardware(ranks: int, cpus_per_rank: int = 1, environ: Mapping[str, str] | None = None) -> Hardware:
+    """The job's hardware for ``ranks`` ranks (the rule's tasks). In a SLURM job srun starts one task per rank and
+    Lightning reads SLURM's variables, which need devices x nodes = tasks; the job's warning signal reaches the
+    tasks of a step, so even one rank is started by srun. Elsewhere, this node's GPUs, at most ``ranks``."""
+    env = os.environ if environ is None else environ
+    try:
+        import torch
+
+        gpus = torch.cuda.device_count()
+    except ImportError:
+        gpus = 0
+    nodes = int(env.get("SLURM_JOB_NUM_NODES") or 1)
+    launcher = srun_prefix(ranks, cpus_per_rank, env, per_node=ranks // nodes)
+    if launcher is None:
+        return Hardware("cuda" if gpus else "cpu", max(1, min(gpus, ranks)), 1, None)
+    if ranks % nodes:
+        raise WxpipeError(f"{ranks} ranks do not split evenly over the job's {nodes} nodes")
+    return Hardware("cuda" if gpus else "cpu", ranks // nodes, nodes, launcher)
 
 
 def dataset_attrs(path: Path) -> dict[str, Any]:
@@ -91,8 +108,7 @@ def train(
     checkpoint: Path,
     name: str,
     *,
-    gpus_per_node: int = 0,
-    nodes: int = 1,
+    hardware: Hardware | None = None,
     tags: dict[str, str] | None = None,
 ) -> Trained:
     """Train (or continue) the run; copy its inference checkpoint to ``checkpoint`` with wxpipe's model metadata
@@ -100,6 +116,7 @@ def train(
     (the dataset uuid, git, lineage: what built-in runs carry), which the sync copies with it."""
     out = (checkpoint.parent / FOLDER).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    where = hardware or Hardware("cpu", 1, 1, None)
     attrs = dataset_attrs(dataset)
     run = Run(
         name=name,
@@ -109,15 +126,16 @@ def train(
         output=str(out),
         tracking_uri=str(out / "logs" / "mlflow"),
         offline=True,
-        gpus_per_node=gpus_per_node,
-        nodes=nodes,
+        accelerator=where.accelerator,
+        devices=where.devices,
+        nodes=where.nodes,
     )
     args = overrides(cfg, run, f"training.{name}")
     previous = last_run(out)
     if previous is not None:
         log.info("continuing anemoi run %s from %s", previous, out / "checkpoint" / previous / "last.ckpt")
         args.append(f"++training.run_id={hydra_value(previous)}")
-    command = [executable(), "train", "--config-name=config", *args]
+    command = [*(where.launcher or []), executable(), "train", "--config-name=config", *args]
     log.info("%s (in %s)", " ".join(command), out)
     code = subprocess.call(command, cwd=out, env={**os.environ, **run.environment(cfg)})
     if code:
@@ -135,26 +153,39 @@ def train(
     return Trained(run_id=run_id, inference=inference, store=store, resumed=previous is not None)
 
 
+def run_folders(store: Path, run_id: str) -> list[Path]:
+    """The run's folders in an MLflow file store: its own, then those of its children (anemoi starts a child run
+    each time it continues a run), oldest first."""
+    own = list(store.glob(f"*/{run_id}"))
+    children = [p.parents[1] for p in store.glob("*/*/tags/mlflow.parentRunId") if p.read_text().strip() == run_id]
+    return own + sorted(children, key=lambda p: (p / "meta.yaml").stat().st_mtime if (p / "meta.yaml").exists() else 0)
+
+
 def tag(store: Path, run_id: str, tags: dict[str, str]) -> None:
-    """Set tags on a run of an MLflow file store: one file per tag under the run's ``tags/``, as MLflow writes them."""
-    for folder in store.glob(f"*/{run_id}/tags"):
+    """Set tags on a run of an MLflow file store and on its children: one file per tag under a run's ``tags/``, as
+    MLflow writes them."""
+    for folder in run_folders(store, run_id):
         for key, value in tags.items():
-            atomic_write_text(folder / key, value)
+            atomic_write_text(folder / "tags" / key, value)
 
 
 def loss_history(store: Path, run_id: str, name: str) -> dict[str, Any]:
-    """The run's loss points from its file store, as the built-in engine writes ``loss.json``: the training loss
-    per logged step (per epoch when anemoi logged no step), the validation loss."""
-    folders = list(store.glob(f"*/{run_id}/metrics"))
-    names = sorted(p.name for p in folders[0].iterdir()) if folders else []
+    """The run's loss points from its file store (its child runs' too: a continued run's), as the built-in engine
+    writes ``loss.json``: the training loss per logged step (per epoch when anemoi logged no step), the validation
+    loss; a step logged twice (before a kill, again after) keeps its last value."""
+    metrics = [f / "metrics" for f in run_folders(store, run_id) if (f / "metrics").is_dir()]
+    names = sorted({p.name for folder in metrics for p in folder.iterdir()})
     train = [n for n in names if n.startswith("train_") and n.endswith("loss_step")] or [
         n for n in names if n.startswith("train_") and n.endswith("loss_epoch")
     ]
     validation = [n for n in names if n.startswith("val_") and "loss" in n]
     history: dict[str, Any] = {"run": name, "engine": "anemoi", "persistence": float("nan")}
     for kind, chosen in (("train", train), ("validation", validation)):
-        lines = (folders[0] / chosen[0]).read_text().splitlines() if chosen else []
-        history[kind] = [[int(step), float(value)] for _, value, step in (line.split() for line in lines)]
+        points: dict[int, float] = {}
+        for folder in metrics:
+            lines = (folder / chosen[0]).read_text().splitlines() if chosen and (folder / chosen[0]).is_file() else []
+            points.update({int(step): float(value) for _, value, step in (line.split() for line in lines)})
+        history[kind] = [[step, points[step]] for step in sorted(points)]
     return history
 
 

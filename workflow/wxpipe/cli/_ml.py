@@ -93,7 +93,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 def _train_anemoi(args: argparse.Namespace, cfg: TrainingConfig) -> None:
     """``engine: anemoi``: anemoi-training with wxpipe's overrides (:mod:`wxpipe.anemoi.runner`), its checkpoint
     and what it says of itself in the lineage record."""
-    from ..anemoi.runner import checkpoint_facts, dataset_attrs, gpus_here
+    from ..anemoi.runner import checkpoint_facts, dataset_attrs, hardware
     from ..anemoi.runner import train as train_anemoi
     from ..config import params_of
     from ..lineage import describe_file
@@ -101,8 +101,9 @@ def _train_anemoi(args: argparse.Namespace, cfg: TrainingConfig) -> None:
 
     uuid = str(dataset_attrs(args.dataset).get("uuid", ""))
     tags = {"wxpipe.stage": "train", "wxpipe.dataset_uuid": uuid, **source_tags("wxpipe train"), **_tags(args)}
-    gpus = gpus_here(args.ranks)
-    res = train_anemoi(args.dataset, cfg, args.checkpoint, args.name, gpus_per_node=gpus, tags=tags)
+    where = hardware(args.ranks, args.cpus_per_rank)
+    log.info("anemoi-training on %d %s device(s) x %d node(s)", where.devices, where.accelerator, where.nodes)
+    res = train_anemoi(args.dataset, cfg, args.checkpoint, args.name, hardware=where, tags=tags)
     facts = checkpoint_facts(args.checkpoint)
     verb = "continued" if res.resumed else "trained"
     finish(

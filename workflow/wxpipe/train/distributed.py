@@ -20,6 +20,8 @@ from typing import Any
 
 import torch
 
+from ..launch import srun_prefix
+
 log = logging.getLogger(__name__)
 
 LAUNCHED = "WXPIPE_SRUN_LAUNCHED"  # set on the ranks srun starts, so they do not launch again
@@ -53,28 +55,13 @@ def srun_command(
 
     That is the case outside a SLURM job, on the ranks srun has started, and for one rank already inside
     a job step. One rank in a job's batch script is started by srun too: SLURM's warning signal
-    (``--signal`` without ``B:``) reaches the processes of steps, not the batch script. The task count
-    comes from the rule (Snakemake's jobstep hides SLURM_NTASKS from the rule's shell), and
-    ``WXPIPE_SRUN`` may replace plain ``srun`` with a site's launcher options (e.g. CPU binding).
+    (``--signal`` without ``B:``) reaches the processes of steps, not the batch script.
     """
     env = os.environ if environ is None else environ
     if env.get(LAUNCHED):
         return None
-    if not env.get("SLURM_JOB_ID"):
-        if ranks > 1:
-            log.warning("%d ranks asked for outside a SLURM job: training in this one process", ranks)
-        return None
-    if ranks <= 1 and env.get("SLURM_STEP_ID"):
-        return None
-    launcher = env.get("WXPIPE_SRUN", "srun").split()
-    # --kill-on-bad-exit: a failing rank ends the others rather than leaving them waiting in a collective
-    return [
-        *launcher,
-        f"--ntasks={ranks}",
-        f"--cpus-per-task={cpus_per_rank}",
-        "--kill-on-bad-exit=1",
-        *(sys.executable, "-m", "wxpipe.cli", *argv),
-    ]
+    launcher = srun_prefix(ranks, cpus_per_rank, env)
+    return None if launcher is None else [*launcher, sys.executable, "-m", "wxpipe.cli", *argv]
 
 
 def setup() -> Context:
