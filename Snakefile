@@ -8,6 +8,7 @@ from snakemake.utils import min_version
 
 from wxpipe import paths, smk
 from wxpipe.errors import WxpipeError
+from wxpipe.provenance import CONFIG_HASH
 
 min_version("9.0")
 
@@ -30,6 +31,8 @@ for _var in smk.unset_account_variables(workflow):
         f"wxpipe: the profile charges SLURM jobs to ${_var}, which is not set: `export {_var}=<your project>` "
         "(e.g. project_465000123 on LUMI); see docs/sites/"
     )
+# every job (a subprocess here, or a SLURM job that parses this file again) records the hash of this config
+os.environ[CONFIG_HASH] = smk.config_hash(CFG)
 DATASETS = list(CFG.datasets)
 STAGES = smk.stages(CFG)  # stage target -> the keys of the records it publishes
 GPU_STACK = smk.gpu_stack()  # cuda or rocm (LUMI): the training rules' conda env and container

@@ -21,4 +21,4 @@ rule lineage:
     conda:
         "../../envs/data.yaml"
     shell:
-        f"wxpipe lineage {paths.CATALOGUE} {{input:q}} 2> {{log:q}}"
+        f"wxpipe lineage catalogue {paths.CATALOGUE} {{input:q}} 2> {{log:q}}"

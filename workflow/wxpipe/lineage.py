@@ -2,7 +2,8 @@
 
 Every rule writes one small JSON record next to its output; :func:`catalogue` joins them. An id is
 a hash of the record's content (kind, outputs, inputs, params), so a rerun that makes the same
-thing from the same inputs gets the same id.
+thing from the same inputs gets the same id. What ran it (command line, git commit and dirty flag,
+config hash, host, SLURM job, times) is recorded beside the content but not hashed into the id.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import platform
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from .digest import tree_digest
 from .errors import WxpipeError
 from .fsutil import atomic_write_text, file_sha256, tree_size
 
@@ -33,6 +36,8 @@ Kind = Literal[
     "part",
 ]
 
+log = logging.getLogger(__name__)
+
 SECRET_WORDS = ("secret", "password", "token", "credential", "access_key")
 
 
@@ -42,10 +47,10 @@ def describe_file(path: str | Path) -> dict[str, Any]:
 
 
 def describe_tree(path: str | Path, **extra: Any) -> dict[str, Any]:
-    """A directory output (a Zarr store): size and file count, plus e.g. the dataset uuid."""
+    """A directory output (a Zarr store): size, file count and content digest, plus e.g. the dataset uuid."""
     p = Path(path)
     size, files = tree_size(p)
-    return {"path": str(p), "size": size, "files": files, **extra}
+    return {"path": str(p), "size": size, "files": files, "digest": tree_digest(p), **extra}
 
 
 def params_hash(params: Mapping[str, Any]) -> str:
@@ -70,11 +75,38 @@ def read_record(path: str | Path) -> dict[str, Any]:
         raise WxpipeError(f"{path}: not a lineage record ({exc})") from None
 
 
+def records_under(records_dir: str | Path) -> dict[str, dict[str, Any]]:
+    """Every record under ``records_dir`` (recursively, ``.pending/`` left out) by id, whatever the current config
+    declares: an earlier run's records stay in the catalogue. An unreadable file is logged and left out."""
+    root = Path(records_dir)
+    by_id: dict[str, dict[str, Any]] = {}
+    for path in sorted(root.rglob("*.json")):
+        if ".pending" in path.relative_to(root).parts:
+            continue
+        try:
+            rec = read_record(path)
+        except WxpipeError as exc:
+            log.warning("%s", exc)
+            continue
+        if isinstance(rec, dict) and "id" in rec and "outputs" in rec:
+            by_id.setdefault(rec["id"], rec | {"record_path": str(path)})
+    return by_id
+
+
 def software() -> dict[str, Any]:
-    from .provenance import provenance
+    from .provenance import git_dirty, provenance
 
     info = provenance()
-    return {"wxpipe": info["packages"].get("wxpipe"), "git": info["git"], "packages": info["packages"]}
+    git = {"commit": info["git"], "dirty": git_dirty()}
+    return {"wxpipe": info["packages"].get("wxpipe"), "git": git, "packages": info["packages"]}
+
+
+def record_git(record: Mapping[str, Any]) -> tuple[str | None, bool | None]:
+    """A record's git commit and dirty flag; records written before the flag hold the bare commit."""
+    git = record.get("software", {}).get("git")
+    if isinstance(git, Mapping):
+        return git.get("commit"), git.get("dirty")
+    return git, None
 
 
 def write_record(
@@ -87,6 +119,8 @@ def write_record(
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write the record for one rule's output; ``inputs`` are the upstream records' paths."""
+    from .provenance import command_line, config_hash
+
     params = dict(params or {})
     _check_no_secrets(params)
     upstream = [read_record(p)["id"] for p in inputs]
@@ -101,7 +135,9 @@ def write_record(
         "params": params,
         "params_hash": params_hash(params),
         "software": software(),
+        "config_hash": config_hash(),
         "execution": {
+            "command": command_line(),
             "host": platform.node(),
             "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
             "start": (started or now).isoformat(timespec="seconds"),

@@ -221,6 +221,12 @@ def uses_demo(cfg: Config, dataset: str) -> bool:
     return any(f in demo for f in first_inputs(cfg, dataset))
 
 
+def config_hash(cfg: Config) -> str:
+    """A short hash of the whole validated config, which every job's lineage record carries (``config_hash``)."""
+    text = json.dumps(cfg.model_dump(mode="json", by_alias=True), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def settings(cfg: Config, section: str, name: str | None = None) -> str:
     """A config slice as JSON, for ``--settings`` (and as ``params:`` so a change reruns the rule)."""
     model = getattr(cfg, section)

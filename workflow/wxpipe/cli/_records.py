@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..errors import WxpipeError
 
@@ -18,7 +19,30 @@ def cmd_publish(args: argparse.Namespace) -> None:
 
 
 def cmd_lineage(args: argparse.Namespace) -> None:
-    from ..lineage import write_catalogue
+    """``wxpipe lineage ACTION``: each action's module is imported only when it runs."""
+    if args.action == "catalogue":
+        from ..lineage import write_catalogue
 
-    cat = write_catalogue(args.records, args.out)
-    print(f"{args.out}/catalogue.json: {len(cat['records'])} records, {len(cat['edges'])} links")
+        if len(args.items) < 2:
+            raise WxpipeError("lineage catalogue: give the output folder, then the records")
+        out, records = Path(args.items[0]), [Path(p) for p in args.items[1:]]
+        cat = write_catalogue(records, out)
+        print(f"{out}/catalogue.json: {len(cat['records'])} records, {len(cat['edges'])} links")
+    elif args.action == "show":
+        from ..lineage_chain import show
+
+        if len(args.items) != 1:
+            raise WxpipeError("lineage show: give one output path or record id")
+        print(show(args.records, args.items[0]))
+    elif args.action == "verify":
+        from ..lineage_chain import verify
+
+        drift = verify(args.records)
+        if drift:
+            raise WxpipeError(f"lineage verify: {len(drift)} recorded checksum(s) no longer hold")
+    else:
+        from ..lineage_export import export
+
+        if args.prov is None and args.crate is None:
+            raise WxpipeError("lineage export: give --prov FILE, --crate FOLDER or both")
+        export(args.records, prov=args.prov, crate=args.crate)

@@ -1,0 +1,214 @@
+"""What made an artefact, and whether it is still what was recorded: ``wxpipe lineage show`` and ``verify``.
+
+Both read every record under the records folder (``results/lineage``, recursively, not ``.pending/``),
+whatever the current config declares, so an earlier run's datasets stay traceable. Several records may
+name one path: a store is written by init, load parts, the dataset and statistics stages in turn. ``show``
+starts from the last of them (the one the others lead to); ``verify`` checks a path against the record
+that wrote it last, and the earlier ones count as superseded, not as drift.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .digest import SHAPE, TREE, copy_manifest_digest, recompute
+from .errors import WxpipeError
+from .fsutil import file_sha256
+from .lineage import record_git, records_under
+
+log = logging.getLogger(__name__)
+
+Record = dict[str, Any]
+INDENT = "    "
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A recorded output that no longer holds: ``what`` is "changed" or "missing"."""
+
+    record: str
+    path: str
+    what: str
+    expected: str
+    found: str
+
+
+def _where(path: str, root: Path) -> Path | None:
+    """The local file an output path names (relative paths against ``root``); None for a remote URL."""
+    if "://" in path:
+        return None
+    return Path(os.path.abspath(root / path))
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a == b or os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _upstream(records: Mapping[str, Record], rid: str) -> set[str]:
+    seen: set[str] = set()
+    todo = list(records[rid]["inputs"])
+    while todo:
+        i = todo.pop()
+        if i not in seen and i in records:
+            seen.add(i)
+            todo.extend(records[i]["inputs"])
+    return seen
+
+
+def find(records: Mapping[str, Record], target: str, root: Path) -> list[str]:
+    """The record with id ``target``, or the last records to write the output ``target`` names."""
+    if target in records:
+        return [target]
+    want = _where(target, root)
+    hits = {
+        rid
+        for rid, rec in records.items()
+        for out in rec["outputs"]
+        if out.get("path") == target or (want and (w := _where(str(out.get("path", "")), root)) and _same(w, want))
+    }
+    return sorted(_last(records, hits))
+
+
+def _last(records: Mapping[str, Record], hits: set[str]) -> set[str]:
+    """Those of ``hits`` that no other of them leads to: the last to write what they all name."""
+    below = {u for rid in hits for u in _upstream(records, rid)}
+    return {rid for rid in hits if rid not in below}
+
+
+def show(records_dir: str | Path, target: str, root: str | Path | None = None) -> str:
+    """The chain of records that made ``target`` (an output path or a record id), down to the records with
+    no inputs; each record once, later mentions refer back to it."""
+    records = records_under(records_dir)
+    tops = find(records, target, Path(root or Path.cwd()))
+    if not tops:
+        raise WxpipeError(
+            f"lineage show: no record has id or output {target!r} ({len(records)} records searched in {records_dir})"
+        )
+    lines: list[str] = []
+    seen: set[str] = set()
+    for rid in tops:
+        _walk(records, rid, 0, seen, lines)
+    return "\n".join(lines)
+
+
+def _walk(records: Mapping[str, Record], rid: str, depth: int, seen: set[str], lines: list[str]) -> None:
+    pad = INDENT * depth
+    if rid in seen:
+        lines.append(f"{pad}{rid} (shown above)")
+        return
+    if rid not in records:
+        lines.append(f"{pad}{rid} (no record on disk)")
+        return
+    seen.add(rid)
+    lines += [pad + line for line in record_lines(records[rid])]
+    for up in records[rid]["inputs"]:
+        _walk(records, up, depth + 1, seen, lines)
+
+
+def record_lines(rec: Mapping[str, Any]) -> list[str]:
+    """One record as a few lines: kind and id, outputs with their checksums, who ran it where and when."""
+    ex = rec.get("execution", {})
+    commit, dirty = record_git(rec)
+    git = f"{commit or 'unknown'}{' (dirty)' if dirty else ''}"
+    lines = [f"{rec['kind']} {rec['id']}"]
+    for out in rec["outputs"]:
+        size = f"  {out['size']} bytes" if "size" in out else ""
+        lines.append(f"  output {out.get('path')}{size}  {_checksum(out) or 'no checksum'}")
+    lines.append(f"  git {git}  host {ex.get('host')}  slurm job {ex.get('slurm_job_id') or '-'}  end {ex.get('end')}")
+    lines.append(f"  command {ex.get('command') or '(not recorded)'}")
+    return lines
+
+
+def _checksum(out: Mapping[str, Any]) -> str | None:
+    if "sha256" in out:
+        return f"sha256:{out['sha256']}"
+    if "digest" in out:
+        return str(out["digest"])
+    if "manifest_sha256" in out:
+        return f"manifest-sha256:{out['manifest_sha256']}"
+    return None
+
+
+def _last_writers(records: Mapping[str, Record], root: Path) -> dict[Path | str, str]:
+    """Each output path (local path or URL) -> the record that wrote it last: the one the others lead to,
+    else (unrelated records) the latest to end."""
+    naming: dict[Path | str, set[str]] = {}
+    for rid, rec in records.items():
+        for out in rec["outputs"]:
+            naming.setdefault(_key(str(out.get("path", "")), root), set()).add(rid)
+    end = {rid: (str(rec.get("execution", {}).get("end", "")), rid) for rid, rec in records.items()}
+    return {path: max(_last(records, rids), key=end.__getitem__) for path, rids in naming.items()}
+
+
+def _key(path: str, root: Path) -> Path | str:
+    where = _where(path, root)
+    return path if where is None else where
+
+
+def _recompute(out: Mapping[str, Any], where: Path) -> tuple[str, str] | None:
+    """(expected, found) for an output's recorded checksum, or None when it has none this can recompute."""
+    if "sha256" in out and where.is_file():
+        return str(out["sha256"]), file_sha256(where)
+    digest = str(out.get("digest", ""))
+    if digest.startswith((f"{TREE}:", f"{SHAPE}:")) and where.is_dir():
+        return digest, recompute(digest, where)
+    if "manifest_sha256" in out and where.is_dir():
+        return str(out["manifest_sha256"]), copy_manifest_digest(where)
+    if ("sha256" in out or digest) and where.exists():
+        return _checksum(out) or "", f"a {'directory' if where.is_dir() else 'file'}"
+    return None
+
+
+def _check(rid: str, out: Mapping[str, Any], root: Path, last: str) -> tuple[str, Drift | None]:
+    path = str(out.get("path", ""))
+    where = _where(path, root)
+    if where is None:
+        return "unchecked (remote)", None
+    if last != rid:
+        return f"superseded by {last}", None
+    if not where.exists():
+        return "missing", Drift(rid, path, "missing", _checksum(out) or "present", "nothing")
+    pair = _recompute(out, where)
+    if pair is None:
+        return "unchecked", None
+    expected, found = pair
+    if expected == found:
+        return "ok", None
+    return "changed", Drift(rid, path, "changed", expected, found)
+
+
+def checks(records: Mapping[str, Record], root: Path) -> Iterator[tuple[str, str, str, Drift | None]]:
+    """(record id, path, status, drift or None) for every output of every record."""
+    last = _last_writers(records, root)
+    for rid in sorted(records):
+        for out in records[rid]["outputs"]:
+            path = str(out.get("path", ""))
+            status, drift = _check(rid, out, root, last[_key(path, root)])
+            yield rid, path, status, drift
+
+
+def verify(records_dir: str | Path, root: str | Path | None = None) -> list[Drift]:
+    """Recompute every recorded checksum (file SHA-256, store digest, a local copy's manifest) and return what
+    no longer matches or is gone; outputs recorded without one are listed as unchecked, not drift."""
+    records = records_under(records_dir)
+    drift: list[Drift] = []
+    counts: Counter[str] = Counter()
+    for rid, path, status, d in checks(records, Path(root or Path.cwd())):
+        counts[status.split(" ", 1)[0]] += 1
+        if d is None:
+            log.info("%s: %s (%s)", status, path, rid)
+        else:
+            drift.append(d)
+            log.warning("%s: %s (%s): recorded %s, found %s", status, path, rid, d.expected, d.found)
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    log.info("lineage verify: %d records, %s", len(records), summary or "no outputs")
+    return drift
