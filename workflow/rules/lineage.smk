@@ -1,4 +1,5 @@
-# The lineage catalogue: every rule's record joined into JSON, a Graphviz graph and an HTML page.
+# The lineage catalogue: every record on disk (not only this config's) joined into JSON, a Graphviz graph and a
+# static site (index.html); the inputs are what makes the rule run last.
 
 
 rule lineage:
@@ -9,7 +10,7 @@ rule lineage:
         stages=[getattr(rules, stage).output for stage in STAGES],
     output:
         catalogue=paths.catalogue("json"),
-        html=report(paths.catalogue("html"), caption="../report/catalogue.rst", category="Lineage"),
+        html=report(paths.site_index(), caption="../report/catalogue.rst", category="Lineage"),
         dot=paths.catalogue("dot"),
     log:
         paths.log("lineage"),
@@ -21,4 +22,4 @@ rule lineage:
     conda:
         "../../envs/data.yaml"
     shell:
-        f"wxpipe lineage catalogue {paths.CATALOGUE} {{input:q}} 2> {{log:q}}"
+        f"wxpipe lineage catalogue {paths.CATALOGUE} --records {paths.LINEAGE} 2> {{log:q}}"

@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import platform
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -169,45 +169,35 @@ def catalogue(records: Iterable[str | Path]) -> dict[str, Any]:
     return {"records": by_id, "edges": edges}
 
 
-def write_catalogue(records: Iterable[str | Path], out_dir: Path) -> dict[str, Any]:
-    """``catalogue.json``, a Graphviz ``catalogue.dot`` and a static ``catalogue.html``."""
-    cat = catalogue(records)
+def write_catalogue(records: Iterable[str | Path] | Mapping[str, dict[str, Any]], out_dir: Path) -> dict[str, Any]:
+    """``catalogue.json`` and a Graphviz ``catalogue.dot``. ``records`` are record paths, joined strictly by
+    :func:`catalogue`, or records by id (:func:`records_under`: every record on disk), where an input whose
+    record was written over since is listed under ``dangling`` rather than refused."""
+    if isinstance(records, Mapping):
+        by_id = dict(records)
+        edges = [[i, rid] for rid, r in by_id.items() for i in r["inputs"] if i in by_id]
+        dangling = sorted({i for r in by_id.values() for i in r["inputs"] if i not in by_id})
+        cat: dict[str, Any] = {"records": by_id, "edges": edges, "dangling": dangling}
+    else:
+        cat = catalogue(records)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "catalogue.json", json.dumps(cat, indent=2, sort_keys=True, default=str) + "\n")
-    atomic_write_text(out_dir / "catalogue.dot", _dot(cat))
-    atomic_write_text(out_dir / "catalogue.html", _html(cat))
+    atomic_write_text(out_dir / "catalogue.dot", graph_dot(cat))
     return cat
 
 
 def _label(rec: Mapping[str, Any]) -> str:
-    out = rec["outputs"][0]["path"] if rec["outputs"] else ""
-    return f"{rec['kind']}\\n{Path(out).name}"
+    """``kind`` (a part's stage: ``init``, ``load 1/2``) and the first output's name."""
+    out = rec["outputs"][0] if rec["outputs"] else {}
+    kind = str(out.get("stage") or "part") if rec["kind"] == "part" else rec["kind"]
+    return f"{kind}\\n{Path(str(out.get('path', ''))).name}".replace('"', "'")
 
 
-def _dot(cat: Mapping[str, Any]) -> str:
+def graph_dot(cat: Mapping[str, Any], href: Callable[[str], str] | None = None) -> str:
+    """The records as a Graphviz graph; ``href(id)`` makes each node a link (the site's record pages)."""
     lines = ["digraph lineage {", "  rankdir=LR; node [shape=box, fontsize=10];"]
     for rid, rec in cat["records"].items():
-        lines.append(f'  "{rid}" [label="{_label(rec)}"];')
+        url = f', URL="{href(rid)}", target="_top"' if href else ""
+        lines.append(f'  "{rid}" [label="{_label(rec)}"{url}];')
     lines += [f'  "{a}" -> "{b}";' for a, b in cat["edges"]]
     return "\n".join([*lines, "}"]) + "\n"
-
-
-def _html(cat: Mapping[str, Any]) -> str:
-    import html
-
-    rows = []
-    for rid, rec in sorted(cat["records"].items(), key=lambda kv: kv[1]["execution"]["end"]):
-        outs = "<br>".join(html.escape(str(o.get("path", ""))) for o in rec["outputs"])
-        ins = "<br>".join(f'<a href="#{i}">{html.escape(i)}</a>' for i in rec["inputs"])
-        rows.append(
-            f'<tr id="{html.escape(rid)}"><td>{html.escape(rid)}</td><td>{rec["kind"]}</td><td>{outs}</td>'
-            f"<td>{ins}</td><td>{html.escape(rec['execution']['end'])}</td></tr>"
-        )
-    return (
-        "<!doctype html><meta charset=utf-8><title>wxpipe lineage</title>"
-        "<style>body{font-family:sans-serif}td,th{border:1px solid #ccc;padding:4px;vertical-align:top}"
-        "table{border-collapse:collapse}</style><h1>wxpipe lineage catalogue</h1>"
-        "<table><tr><th>id</th><th>kind</th><th>outputs</th><th>inputs</th><th>finished</th></tr>"
-        + "".join(rows)
-        + "</table>\n"
-    )

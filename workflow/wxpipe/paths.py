@@ -85,8 +85,13 @@ def evaluation_store(run: str) -> str:
 
 
 def catalogue(ext: str) -> str:
-    """The lineage catalogue as ``json``, ``html`` or ``dot``."""
+    """The lineage catalogue as ``json`` or ``dot``."""
     return f"{CATALOGUE}/catalogue.{ext}"
+
+
+def site_index() -> str:
+    """The catalogue site's first page (its other pages sit beside it)."""
+    return f"{CATALOGUE}/index.html"
 
 
 def site_copy(root: str, name: str) -> str:

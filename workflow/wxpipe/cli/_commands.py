@@ -305,16 +305,17 @@ COMMANDS = (
     Command(
         "lineage",
         _records.cmd_lineage,
-        "catalogue: join records into a catalogue (OUT RECORDS...); show: the chain that made an artefact (PATH or "
-        "ID); verify: re-check every recorded checksum; export: the catalogue as W3C PROV-JSON and an RO-Crate",
+        "catalogue: the catalogue and its static site in OUT (of RECORDS..., or of every record under --records); "
+        "show: the chain that made an artefact (PATH or ID); verify: re-check every recorded checksum; export: the "
+        "catalogue as W3C PROV-JSON and an RO-Crate",
         (
             arg("action", choices=["catalogue", "show", "verify", "export"]),
-            arg("items", nargs="*", help="catalogue: OUT then the records; show: an output path or a record id"),
+            arg("items", nargs="*", help="catalogue: OUT, then records (none: all of --records); show: a path or id"),
             arg(
                 "--records",
                 type=Path,
                 default=Path("results/lineage"),
-                help="the records' folder (show, verify, export)",
+                help="the records' folder (catalogue without records, show, verify, export)",
             ),
             arg("--prov", type=Path, help="export: write PROV-JSON here"),
             arg("--crate", type=Path, help="export: write a Workflow Run RO-Crate into this folder"),

@@ -21,13 +21,15 @@ def cmd_publish(args: argparse.Namespace) -> None:
 def cmd_lineage(args: argparse.Namespace) -> None:
     """``wxpipe lineage ACTION``: each action's module is imported only when it runs."""
     if args.action == "catalogue":
-        from ..lineage import write_catalogue
+        from ..lineage import records_under, write_catalogue
+        from ..site import build_site
 
-        if len(args.items) < 2:
-            raise WxpipeError("lineage catalogue: give the output folder, then the records")
+        if not args.items:
+            raise WxpipeError("lineage catalogue: give the output folder, then the records (or --records DIR)")
         out, records = Path(args.items[0]), [Path(p) for p in args.items[1:]]
-        cat = write_catalogue(records, out)
-        print(f"{out}/catalogue.json: {len(cat['records'])} records, {len(cat['edges'])} links")
+        cat = write_catalogue(records or records_under(args.records), out)
+        pages = build_site(cat, out)
+        print(f"{out}/index.html: {len(cat['records'])} records, {len(cat['edges'])} links, {len(pages)} pages")
     elif args.action == "show":
         from ..lineage_chain import show
 
