@@ -6,7 +6,9 @@ layouts and copies against their source, MLflow runs, scores, and the lineage gr
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -29,6 +31,8 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
+WINDOW = (1400, 1000)  # the browser's, and the screenshots' width
+CHROMIUM_ARGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars")
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -284,3 +288,102 @@ def test_rulegraph_renders(run: Path) -> None:
     assert res.returncode == 0, res.stderr
     svg = subprocess.run(["dot", "-Tsvg"], input=res.stdout, capture_output=True, text=True, check=True).stdout
     assert "compute_statistics" in svg and "<svg" in svg
+
+
+def _browser() -> Any:
+    """Debian's headless chromium through its own chromedriver; fails (never skips) where either is missing."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver") or "/usr/bin/chromedriver"
+    if chromium is None or not Path(driver).is_file():
+        pytest.fail("Debian's chromium and chromium-driver are not installed (.ci/run installs them)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in (*CHROMIUM_ARGS, f"--window-size={WINDOW[0]},{WINDOW[1]}"):
+        options.add_argument(arg)
+    return webdriver.Chrome(options=options, service=Service(executable_path=driver))
+
+
+def _click(browser: Any, link: Any) -> None:
+    """Click a link (as a person would, not ``get``) and wait until its page has replaced this one."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    target, old = link.get_attribute("href").split("#")[0], browser.find_element("tag name", "html")
+    link.click()
+    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(old))
+    assert browser.current_url.split("#")[0] == target
+
+
+def _screenshot(browser: Any, name: str, tallest: int = 2400) -> None:
+    """The page at the window's width and as tall as it is (up to ``tallest``), where WXPIPE_SCREENSHOTS says."""
+    folder = os.environ.get("WXPIPE_SCREENSHOTS")
+    if not folder:
+        return
+    height = min(int(browser.execute_script("return document.documentElement.scrollHeight")), tallest)
+    browser.set_window_size(WINDOW[0], height + 100)
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    assert browser.save_screenshot(str(Path(folder) / f"catalogue-{name}.png"))
+    browser.set_window_size(*WINDOW)
+
+
+def _chain_to_archive(records: dict[str, Any], start: str) -> list[str]:
+    """The shortest chain of inputs from ``start`` down to the GRIB archive's record."""
+    paths, seen = [[start]], {start}
+    while paths:
+        path = paths.pop(0)
+        if records[path[-1]]["kind"] == "archive":
+            return path
+        for i in records[path[-1]]["inputs"]:
+            if i not in seen:
+                seen.add(i)
+                paths.append([*path, i])
+    raise AssertionError(f"no chain from {start} to an archive record")
+
+
+def _xpath(browser: Any, path: str) -> Any:
+    return browser.find_element("xpath", path)
+
+
+def test_catalogue_site_in_chromium(run: Path) -> None:
+    """Index -> dataset -> training -> evaluation -> records down to the archive, by clicks, values checked."""
+    from wxpipe.site._render import human_size, number
+
+    records = json.loads((run / "results/catalogue/catalogue.json").read_text())["records"]
+    store = "results/datasets/small.zarr"
+    attrs = zarr.open_group(str(run / store), mode="r").attrs
+    family = [r for r in records.values() if r["outputs"] and r["outputs"][0].get("path") == store]
+    size = max((r for r in family if "size" in r["outputs"][0]), key=lambda r: r["execution"]["end"])
+    training = next(r for r in records.values() if r["kind"] == "checkpoint")
+    evaluation = next(r for r in records.values() if r["kind"] == "evaluation")
+    scores = json.loads((run / "results/evaluation/tiny/scores.json").read_text())["scores"]["rmse"]["tiny"]
+    browser = _browser()
+    try:
+        browser.get((run / "results/catalogue/index.html").as_uri())
+        row = _xpath(browser, f"//table[@class='datasets']//tr[@data-uuid='{attrs['uuid']}']")
+        assert row.find_element("css selector", "td.size").text == human_size(size["outputs"][0]["size"])
+        assert row.find_element("css selector", "td.variables").text == str(len(attrs["variables"]))
+        _screenshot(browser, "index")
+        _click(browser, row.find_element("css selector", "td a"))
+        assert _xpath(browser, "//td[@class='uuid']").text == attrs["uuid"]
+        _screenshot(browser, "dataset")
+        run_name = Path(training["outputs"][0]["path"]).parent.name
+        _click(browser, _xpath(browser, f"//section[@id='lineage']//a[.='{run_name}']"))
+        assert f"(uuid {attrs['uuid']})" in _xpath(browser, "//tr[th='dataset']").text
+        assert _xpath(browser, "//tr[th='record']//a").text == training["id"]
+        _screenshot(browser, "training")
+        _click(browser, _xpath(browser, "//header/a"))  # the training page does not link its evaluations
+        _click(browser, _xpath(browser, f"//h1[.='Evaluations']/following::table[1]//tr[td[2]/a='{run_name}']//a"))
+        variable, values = next(iter(scores["global"].items()))
+        cells = _xpath(browser, f"//table[@data-forecast='tiny']//tr[td[1]='{variable}']")
+        assert [c.text for c in cells.find_elements("css selector", "td.rmse")] == [number(v) for v in values]
+        _click(browser, _xpath(browser, f"//tr[th='record']//a[.='{evaluation['id']}']"))
+        chain = _chain_to_archive(records, evaluation["id"])
+        for here, below in itertools.pairwise(chain):
+            assert _xpath(browser, "//h1").text == f"{records[here]['kind']} {here}"
+            _click(browser, _xpath(browser, f"//h2[.='Inputs']/following-sibling::ul[1]//a[.='{below}']"))
+        archive = records[chain[-1]]["outputs"][0]["path"]
+        assert archive in _xpath(browser, "//tr[@class='output']").text
+    finally:
+        browser.quit()

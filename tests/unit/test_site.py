@@ -159,6 +159,7 @@ def test_training_links_checkpoint_and_mlflow(site: dict[str, Any]) -> None:
     links = {(page.parent / link).resolve() for link in Page(page).links if not link.startswith("http")}
     assert site["ckpt"].resolve() in links
     assert (site["root"] / "results/models/run/loss_curve.png").resolve() in links
+    assert (site["out"] / "evaluations/run.html").resolve() in links  # what scored it
     assert "http://mlflow.example:5000/#/experiments/3/runs/r1" in Page(page).links
     assert "built-in" in page.read_text()
 

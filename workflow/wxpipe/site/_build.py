@@ -58,6 +58,8 @@ def gather(records: Mapping[str, Record], root: Path) -> dict[str, list[Facts]]:
     for e in evaluations:
         e["training"] = _training_of(e, trainings)
         e["dataset"] = _dataset_of(set(e["inputs"]), datasets)
+    for t in trainings:
+        t["evaluations"] = [e for e in evaluations if e["training"] is t]
     for d in datasets:
         d["trainings"] = [t for t in trainings if t["dataset"] is d]
     facts = [record_facts(r, records, root) for r in sorted(records.values(), key=end_of)]
