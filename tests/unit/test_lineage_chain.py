@@ -55,6 +55,9 @@ def test_tree_digest_names_its_algorithm_and_follows_content(tmp_path: Path) -> 
     (tmp_path / "a/x").write_bytes(b"2")
     assert tree_digest(tmp_path) != first
     (tmp_path / "a/x").write_bytes(b"1")
+    (tmp_path / ".snakemake_timestamp").touch()  # Snakemake marks a directory output after the job
+    (tmp_path / "a/.x.tmp123").write_bytes(b"half")  # a writer's temporary
+    assert tree_digest(tmp_path) == first
     (tmp_path / "a/x").rename(tmp_path / "a/y")
     assert tree_digest(tmp_path) != first
 
