@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -106,3 +107,15 @@ def is_temporary(name: str) -> bool:
     (an interrupted store write)."""
     base = name.rsplit("/", 1)[-1]
     return base.endswith(".partial") or ".wxpipe-part" in base or _TEMP.fullmatch(base) is not None
+
+
+def store_attrs(store: Path) -> dict[str, Any] | None:
+    """A Zarr store's root attributes read as JSON (v2 ``.zattrs``, else v3 ``zarr.json``), without zarr, so either
+    training environment can read them; None where neither file is there and readable."""
+    for name, key in ((".zattrs", None), ("zarr.json", "attributes")):
+        try:
+            doc = json.loads((store / name).read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        return dict(doc.get(key, {}) if key else doc)
+    return None

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..config import TrainingConfig
 from ..errors import WxpipeError
-from ..fsutil import atomic_path, atomic_write_text
+from ..fsutil import atomic_path, atomic_write_text, store_attrs
 from ..launch import srun_prefix
 from ..model.checkpoint import embed_metadata
 from .layout import model_metadata, read_meta
@@ -84,12 +84,8 @@ def hardware(ranks: int, cpus_per_rank: int = 1, environ: Mapping[str, str] | No
 
 def dataset_attrs(path: Path) -> dict[str, Any]:
     """A dataset's root attributes from its metadata file (Zarr v2 ``.zattrs`` or v3 ``zarr.json``)."""
-    v2, v3 = path / ".zattrs", path / "zarr.json"
-    if v2.is_file():
-        attrs: dict[str, Any] = json.loads(v2.read_text())
-    elif v3.is_file():
-        attrs = json.loads(v3.read_text()).get("attributes", {})
-    else:
+    attrs = store_attrs(path)
+    if attrs is None:
         raise WxpipeError(f"{path}: not a dataset (no .zattrs or zarr.json)")
     if "variables" not in attrs or "frequency" not in attrs:
         raise WxpipeError(f"{path}: its attributes lack variables or frequency")

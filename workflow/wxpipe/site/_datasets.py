@@ -8,7 +8,6 @@ that store (init, load parts, dataset, statistics). Layouts and copies are the r
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,25 +16,16 @@ from typing import Any
 import yaml
 
 from ..errors import WxpipeError
+from ..fsutil import store_attrs
+from ..lineage import local_path
 from ..timeutil import parse_frequency, to_datetime
-from ._records import Record, end_of, local, output_path, state
+from ._records import Record, end_of, output_path, state
 
 log = logging.getLogger(__name__)
 
 FAMILY = ("part", "dataset", "statistics")
 STATISTICS = ("mean", "stdev", "minimum", "maximum", "has_nans")
 STRIP = 1000.0
-
-
-def store_attrs(store: Path) -> dict[str, Any]:
-    """A store's root attributes from its JSON (Zarr v2 ``.zattrs`` or v3 ``zarr.json``); {} when unreadable."""
-    for name, key in ((".zattrs", None), ("zarr.json", "attributes")):
-        try:
-            doc = json.loads((store / name).read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        return dict(doc.get(key, {}) if key else doc)
-    return {}
 
 
 def _statistics(store: Path) -> dict[str, list[Any]]:
@@ -144,10 +134,10 @@ def dataset_facts(rec: Record, records: Mapping[str, Record], root: Path) -> dic
     )
     ids = {r["id"] for r in family}
     latest = next((r["outputs"][0] for r in reversed(family) if "size" in r["outputs"][0]), out)
-    store = local(path, root)
+    store = local_path(path, root)
     on_disk = store is not None and store.is_dir()
     recipe = dict(rec.get("params", {}).get("recipe") or {})
-    attrs = store_attrs(store) if on_disk and store else {}
+    attrs = (store_attrs(store) or {}) if on_disk and store else {}
     attrs = attrs or {**recipe, "uuid": out.get("uuid")}
     layouts = [_layout(r, root) for r in _downstream(ids, records, "layout")]
     copies = [_copy(r, Path(path).stem, root) for r in _downstream(ids, records, "copy")]
