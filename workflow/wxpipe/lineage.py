@@ -17,6 +17,7 @@ import platform
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlparse
 
 from .digest import tree_digest
 from .errors import WxpipeError
@@ -99,6 +100,24 @@ def software() -> dict[str, Any]:
     info = provenance()
     git = {"commit": info["git"], "dirty": git_dirty()}
     return {"wxpipe": info["packages"].get("wxpipe"), "git": git, "packages": info["packages"]}
+
+
+def local_path(path: str, root: Path) -> Path | None:
+    """Where an output a record names lies on this machine: a path (relative ones against ``root``, the project the
+    rules ran in) or a ``file:`` URL; None for a URL of another scheme (a copy at a remote site)."""
+    parsed = urlparse(path)
+    if parsed.scheme not in ("", "file"):
+        return None
+    p = Path(parsed.path if parsed.scheme else path)
+    return p if p.is_absolute() else Path(os.path.abspath(root / p))
+
+
+CHECKSUMS = (("sha256", "sha256:"), ("digest", ""), ("manifest_sha256", "manifest-sha256:"))
+
+
+def checksum_text(out: Mapping[str, Any]) -> str | None:
+    """An output's recorded checksum, prefixed with its algorithm (a store digest names its own); None if none."""
+    return next((f"{prefix}{out[key]}" for key, prefix in CHECKSUMS if key in out), None)
 
 
 def record_git(record: Mapping[str, Any]) -> tuple[str | None, bool | None]:

@@ -20,7 +20,7 @@ from typing import Any
 from .digest import SHAPE, TREE, copy_manifest_digest, recompute
 from .errors import WxpipeError
 from .fsutil import file_sha256
-from .lineage import record_git, records_under
+from .lineage import checksum_text, local_path, record_git, records_under
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +37,6 @@ class Drift:
     what: str
     expected: str
     found: str
-
-
-def _where(path: str, root: Path) -> Path | None:
-    """The local file an output path names (relative paths against ``root``); None for a remote URL."""
-    if "://" in path:
-        return None
-    return Path(os.path.abspath(root / path))
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -68,12 +61,12 @@ def find(records: Mapping[str, Record], target: str, root: Path) -> list[str]:
     """The record with id ``target``, or the last records to write the output ``target`` names."""
     if target in records:
         return [target]
-    want = _where(target, root)
+    want = local_path(target, root)
     hits = {
         rid
         for rid, rec in records.items()
         for out in rec["outputs"]
-        if out.get("path") == target or (want and (w := _where(str(out.get("path", "")), root)) and _same(w, want))
+        if out.get("path") == target or (want and (w := local_path(str(out.get("path", "")), root)) and _same(w, want))
     }
     return sorted(_last(records, hits))
 
@@ -122,20 +115,10 @@ def record_lines(rec: Mapping[str, Any]) -> list[str]:
     lines = [f"{rec['kind']} {rec['id']}"]
     for out in rec["outputs"]:
         size = f"  {out['size']} bytes" if "size" in out else ""
-        lines.append(f"  output {out.get('path')}{size}  {_checksum(out) or 'no checksum'}")
+        lines.append(f"  output {out.get('path')}{size}  {checksum_text(out) or 'no checksum'}")
     lines.append(f"  git {git}  host {ex.get('host')}  slurm job {ex.get('slurm_job_id') or '-'}  end {ex.get('end')}")
     lines.append(f"  command {ex.get('command') or '(not recorded)'}")
     return lines
-
-
-def _checksum(out: Mapping[str, Any]) -> str | None:
-    if "sha256" in out:
-        return f"sha256:{out['sha256']}"
-    if "digest" in out:
-        return str(out["digest"])
-    if "manifest_sha256" in out:
-        return f"manifest-sha256:{out['manifest_sha256']}"
-    return None
 
 
 def _last_writers(records: Mapping[str, Record], root: Path) -> dict[Path | str, str]:
@@ -150,7 +133,7 @@ def _last_writers(records: Mapping[str, Record], root: Path) -> dict[Path | str,
 
 
 def _key(path: str, root: Path) -> Path | str:
-    where = _where(path, root)
+    where = local_path(path, root)
     return path if where is None else where
 
 
@@ -164,19 +147,19 @@ def _recompute(out: Mapping[str, Any], where: Path) -> tuple[str, str] | None:
     if "manifest_sha256" in out and where.is_dir():
         return str(out["manifest_sha256"]), copy_manifest_digest(where)
     if ("sha256" in out or digest) and where.exists():
-        return _checksum(out) or "", f"a {'directory' if where.is_dir() else 'file'}"
+        return checksum_text(out) or "", f"a {'directory' if where.is_dir() else 'file'}"
     return None
 
 
 def _check(rid: str, out: Mapping[str, Any], root: Path, last: str) -> tuple[str, Drift | None]:
     path = str(out.get("path", ""))
-    where = _where(path, root)
+    where = local_path(path, root)
     if where is None:
         return "unchecked (remote)", None
     if last != rid:
         return f"superseded by {last}", None
     if not where.exists():
-        return "missing", Drift(rid, path, "missing", _checksum(out) or "present", "nothing")
+        return "missing", Drift(rid, path, "missing", checksum_text(out) or "present", "nothing")
     pair = _recompute(out, where)
     if pair is None:
         return "unchecked", None

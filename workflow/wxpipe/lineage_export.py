@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .fsutil import atomic_write_text
-from .lineage import record_git, records_under
+from .lineage import local_path, record_git, records_under
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,8 @@ def is_local(where: str) -> bool:
 
 
 def on_disk(where: str, root: Path) -> bool:
-    return (root / where).exists()
+    path = local_path(where, root)
+    return path is not None and path.exists()
 
 
 def upstream(records: Mapping[str, Record], rec: Record) -> list[Record]:

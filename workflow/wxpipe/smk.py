@@ -16,6 +16,7 @@ from .config import Config, params_of, validate_config
 from .create import input_files
 from .dataset import Part, load_dates
 from .errors import WxpipeError, some
+from .lineage import params_hash
 from .recipe import Recipe, load_recipe
 from .sources.demo import demo_path
 from .timeutil import date_range
@@ -223,8 +224,7 @@ def uses_demo(cfg: Config, dataset: str) -> bool:
 
 def config_hash(cfg: Config) -> str:
     """A short hash of the whole validated config, which every job's lineage record carries (``config_hash``)."""
-    text = json.dumps(cfg.model_dump(mode="json", by_alias=True), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return params_hash(cfg.model_dump(mode="json", by_alias=True))
 
 
 def settings(cfg: Config, section: str, name: str | None = None) -> str:

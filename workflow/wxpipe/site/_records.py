@@ -10,12 +10,10 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
-from ..lineage import record_git
+from ..lineage import checksum_text, local_path, record_git
 
 Record = dict[str, Any]
-CHECKSUMS = (("sha256", "sha256:"), ("digest", ""), ("manifest_sha256", "manifest-sha256:"))
 
 
 def output_path(rec: Mapping[str, Any]) -> str:
@@ -26,23 +24,9 @@ def end_of(rec: Mapping[str, Any]) -> str:
     return str(rec.get("execution", {}).get("end", ""))
 
 
-def checksum(out: Mapping[str, Any]) -> str:
-    """The output's recorded checksum, prefixed with its algorithm; empty when none was recorded."""
-    return next((f"{prefix}{out[key]}" for key, prefix in CHECKSUMS if key in out), "")
-
-
-def local(path: str, root: Path) -> Path | None:
-    """Where an output path lies on this machine; None for a URL of another scheme than ``file:``."""
-    parsed = urlparse(path)
-    if parsed.scheme in ("", "file"):
-        p = Path(parsed.path if parsed.scheme else path)
-        return p if p.is_absolute() else root / p
-    return None
-
-
 def state(out: Mapping[str, Any], root: Path) -> str:
     """``on disk``, ``no longer on disk`` or ``remote`` (a URL this machine cannot look at)."""
-    where = local(str(out.get("path") or out.get("url") or ""), root)
+    where = local_path(str(out.get("path") or out.get("url") or ""), root)
     if where is None:
         return "remote"
     return "on disk" if where.exists() else "no longer on disk"
@@ -73,7 +57,7 @@ def record_facts(rec: Mapping[str, Any], records: Mapping[str, Record], root: Pa
     """Everything a record page shows; inputs without a record (written over since) are named, not linked."""
     commit, dirty = record_git(rec)
     software = rec.get("software", {})
-    outputs = [{**out, "checksum": checksum(out), "state": state(out, root)} for out in rec.get("outputs", [])]
+    outputs = [{**out, "checksum": checksum_text(out), "state": state(out, root)} for out in rec.get("outputs", [])]
     inputs = [{"id": i, "kind": records[i]["kind"] if i in records else None} for i in rec.get("inputs", [])]
     return {
         "id": rec["id"],

@@ -11,14 +11,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ._records import Record, checksum, end_of, local, mlflow, output_path, pretty, run_name, state
+from ..lineage import checksum_text, local_path
+from ._records import Record, end_of, mlflow, output_path, pretty, run_name, state
 
 ENGINES = {"wxpipe": "built-in", "anemoi": "anemoi-training"}
 HEADLINE = ("rmse", "global")
 
 
 def _existing(path: Path | str, root: Path) -> str | None:
-    where = local(str(path), root)
+    where = local_path(str(path), root)
     return str(path) if where is not None and where.is_file() else None
 
 
@@ -38,7 +39,7 @@ def training_facts(rec: Record, records: Mapping[str, Record], root: Path) -> di
         "checkpoint": {
             "path": out.get("path"),
             "size": out.get("size"),
-            "checksum": checksum(out),
+            "checksum": checksum_text(out),
             "uuid": out.get("uuid") or (anemoi or {}).get("uuid"),
             "step": out.get("step") or rec.get("step"),
             "state": state(out, root),
@@ -51,7 +52,7 @@ def training_facts(rec: Record, records: Mapping[str, Record], root: Path) -> di
 
 def _scores(rec: Record, root: Path) -> dict[str, Any]:
     path = next((o["path"] for o in rec["outputs"] if str(o.get("path", "")).endswith("scores.json")), None)
-    where = local(str(path), root) if path else None
+    where = local_path(str(path), root) if path else None
     if where is None or not where.is_file():
         return {}
     try:
