@@ -1,6 +1,6 @@
 # wxpipe: GRIB archive -> ML-ready Zarr -> statistics -> layouts -> sites -> training -> evaluation,
 # every output with a lineage record. Stage targets: dataset, statistics, rechunk, transfer, train,
-# evaluate, lineage. Logic lives in the `wxpipe` package; rules only say what flows where.
+# evaluate, transfer_models, lineage. Logic lives in the `wxpipe` package; rules only say what flows where.
 import os
 import sys
 
@@ -70,9 +70,10 @@ localrules:
     climatology,
     evaluate,
     compare,
+    transfer_models,
 
 
-# Stage targets (`snakemake statistics`, `snakemake -R train`), one definition for all seven: each publishes
+# Stage targets (`snakemake statistics`, `snakemake -R train`), one definition for them all: each publishes
 # its stage's pending records to results/lineage/<stage>/, so `-R <stage>` reruns the jobs that wrote them.
 for _stage, _keys in STAGES.items():
 

@@ -61,6 +61,7 @@ def run(tmp_path_factory: pytest.TempPathFactory, s3_server: Any, ssh_server: An
         {"dataset": "small", "site": "bucket"},
         {"layout": "small-ts", "site": "bucket"},
         {"dataset": "small", "site": "remote"},
+        {"model": "tiny", "site": "bucket"},
     ]
     (work / "config.yaml").write_text(yaml.safe_dump(config))
     creds = work / ".aws/credentials"  # HOME is the work folder
@@ -155,6 +156,37 @@ def test_copy_to_s3_site(run: Path, s3_server: Any, name: str) -> None:
     record = json.loads((run / f"results/lineage/transfer/bucket/{name}.json").read_text())
     assert record["kind"] == "copy" and record["outputs"][0]["url"] == f"s3://wxpipe/wf/{name}.zarr"
     assert record["outputs"][0]["files"] == len(tree_files(source))
+
+
+def test_the_model_is_copied_to_s3_with_its_evaluation_and_records(run: Path, s3_server: Any) -> None:
+    store = S3Store(
+        "wxpipe",
+        prefix="wf/models/tiny",
+        config={"endpoint": s3_server.endpoint, "access_key_id": s3_server.key, "secret_access_key": s3_server.secret},
+        client_options={"allow_http": True},
+    )
+    train, evaluate = (json.loads((run / f"results/lineage/{s}/tiny.json").read_text()) for s in ("train", "evaluate"))
+    sent = {str(m["path"]) for batch in obstore.list(store) for m in batch}
+    assert sent == {
+        "checkpoint.pt",
+        "loss.json",
+        "loss_curve.png",
+        *(f"evaluation/{f}" for f in ("scores.json", "scores.nc", "scorecard.png", "leads.png", "maps.png")),
+        "lineage/train.json",
+        "lineage/evaluate.json",
+        ".wxpipe-copy.json",
+    }
+    for name, local in [
+        ("checkpoint.pt", "models/tiny/checkpoint.pt"),
+        ("evaluation/scores.json", "evaluation/tiny/scores.json"),
+    ]:
+        assert bytes(obstore.get(store, name).bytes()) == (run / "results" / local).read_bytes(), name
+    assert json.loads(bytes(obstore.get(store, "lineage/train.json").bytes())) == train
+    assert file_sha256(run / "results/models/tiny/checkpoint.pt") == train["outputs"][0]["sha256"]
+    record = json.loads((run / "results/lineage/transfer_models/bucket/tiny.json").read_text())
+    assert record["kind"] == "copy" and record["inputs"] == [train["id"], evaluate["id"]]
+    assert record["outputs"][0]["url"] == "s3://wxpipe/wf/models/tiny" and record["outputs"][0]["files"] == 10
+    assert not (run / "results/bundles").exists() or not any((run / "results/bundles").iterdir())  # temp: gone
 
 
 def test_copy_to_ssh_site(run: Path) -> None:

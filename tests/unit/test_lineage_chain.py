@@ -192,3 +192,29 @@ def test_git_dirty_and_config_hash_are_recorded(tmp_path: Path, monkeypatch: pyt
     again = write_record(tmp_path / "r.json", "dataset", [])
     assert again["config_hash"] is None and again["software"]["git"]["dirty"] is None
     assert again["id"] == rec["id"]
+
+
+def test_verify_reaches_only_the_last_remote_copy_and_an_unreachable_site_fails_only_when_strict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))  # no keys: nothing is contacted
+    url = "s3://bucket/x.zarr"
+    site = {"site": {"endpoint_url": "http://127.0.0.1:9", "profile": "p"}}
+    old = write_record(tmp_path / "r/a.json", "copy", [{"path": url, "url": url, "manifest_sha256": "0" * 64}])
+    new = write_record(
+        tmp_path / "r/b.json", "copy", [{"path": url, "url": url, "manifest_sha256": "1" * 64}], [tmp_path / "r/a.json"]
+    )
+    with caplog.at_level(logging.INFO, logger="wxpipe.lineage_chain"):
+        assert verify(tmp_path / "r", root=tmp_path, sites=True) == []
+    assert f"superseded by {new['id']}: {url} ({old['id']})" in caplog.text
+    assert f"unreachable: {url} ({new['id']})" in caplog.text and f"site {url}: no S3 credentials" in caplog.text
+    rewritten = write_record(
+        tmp_path / "r/b.json", "copy", [{"path": url, "url": url, "manifest_sha256": "1" * 64}], params=site
+    )
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="wxpipe.lineage_chain"):
+        drift = verify(tmp_path / "r", root=tmp_path, sites=True, strict=True)
+    assert [(d.record, d.what) for d in drift] == [(rewritten["id"], "unreachable")]  # the later of two unrelated
+    assert "profile 'p' asked for" in caplog.text  # the recorded profile name is the one used

@@ -57,6 +57,34 @@ def test_a_run_with_a_site_reads_and_follows_the_copy() -> None:
     assert smk.site_location(cfg, "here", "d") == "file:sites/here/d.zarr"
 
 
+def test_a_model_transfer_sends_its_bundle_under_models() -> None:
+    cfg = _config(None)
+    cfg = Config.model_validate(
+        {
+            **cfg.model_dump(mode="json"),
+            "transfers": [{"model": "t", "site": "bucket"}, {"layout": "l", "site": "bucket"}],
+        }
+    )
+    stages = smk.stages(cfg)  # after the evaluation: a stage of its own, or the transfer stage would be a cycle
+    assert stages["transfer"] == ["bucket/l"] and stages["transfer_models"] == ["bucket/t"]
+    assert list(stages).index("transfer_models") > list(stages).index("evaluate")
+    assert smk.model_location(cfg, "bucket", "t") == "s3://b/p/models/t"
+    assert smk.model_records("t") == ["results/lineage/train/t.json", "results/lineage/evaluate/t.json"]
+    files = smk.bundle_files("t")
+    assert files["checkpoint.pt"] == paths.model("t")
+    assert files["evaluation/scores.json"] == paths.evaluation("t", "scores.json")
+    assert files["lineage/train.json"] == paths.record("train", "t")
+
+
+def test_a_model_transfer_names_a_training_run() -> None:
+    import pydantic
+    import pytest
+
+    data = _config(None).model_dump(mode="json")
+    with pytest.raises(pydantic.ValidationError, match=r"transfers\.0\.model: no training run 'x'"):
+        Config.model_validate({**data, "transfers": [{"model": "x", "site": "bucket"}]})
+
+
 def test_a_run_without_a_site_reads_the_original() -> None:
     cfg = _config(None)
     assert smk.dataset_copy(cfg, "t") == "results/datasets/d.zarr"
@@ -98,6 +126,7 @@ def test_stage_targets_and_their_parts() -> None:
         "climatology": [],
         "evaluate": ["t"],
         "compare": ["runs"],
+        "transfer_models": [],
     }
     assert smk.load_records(cfg, "d") == [f"results/lineage/load/d/part-{i}-of-2.json" for i in (1, 2)]
     assert smk.layout_markers(cfg, "l")[-1] == "results/lineage/.pending/rechunk_part/l/part-3-of-3.done"

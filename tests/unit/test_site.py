@@ -118,6 +118,13 @@ def _chain(root: Path, make_dataset: Callable[..., Dataset]) -> dict[str, Any]:
         [describe_file(sj), describe_file(card)],
         [LINEAGE / "predict/run.json", LINEAGE / "dataset/tiny.json"],
     )
+    model_copy = {"path": "s3://b/p/models/run", "url": "s3://b/p/models/run", "files": 4, "size": 1234}
+    write_record(
+        LINEAGE / "transfer_models/bucket/run.json",
+        "copy",
+        [model_copy | {"manifest_sha256": "cd" * 32}],
+        [LINEAGE / "train/run.json", LINEAGE / "evaluate/run.json"],
+    )
     assert main(["lineage", "catalogue", "results/catalogue", "--records", str(LINEAGE)]) == 0
     return {
         "root": root,
@@ -181,3 +188,14 @@ def test_gone_outputs_are_marked(site: dict[str, Any]) -> None:
 def test_graph_falls_back_without_dot(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "")
     assert graph_svg("digraph { a -> b }") is None
+
+
+def test_each_copy_is_listed_where_its_source_is(site: dict[str, Any]) -> None:
+    """A dataset's copies on its page; a model's (checkpoint and evaluation outputs) on its training's and its
+    evaluation's pages, with the site read from the record's place (``transfer_models/<site>/<run>.json``)."""
+    (dataset,) = Page(site["out"] / "datasets/tiny.html").text["locations"]
+    assert "scratch" in dataset and "file:results/sites/scratch/tiny.zarr" in dataset and "models" not in dataset
+    for page in ("trainings/run.html", "evaluations/run.html"):
+        (table,) = Page(site["out"] / page).text["locations"]
+        assert table.startswith("SiteCopy of") and "bucket" in table and "s3://b/p/models/run" in table, page
+        assert "cd" * 32 in table and "scratch" not in table, page

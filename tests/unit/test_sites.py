@@ -58,11 +58,11 @@ def test_site_options_belong_to_their_scheme() -> None:
         _ = SiteConfig(url="s3://b/x").path
 
 
-def test_transfer_is_a_dataset_or_a_layout() -> None:
-    with pytest.raises(ValueError, match="either dataset or layout"):
-        TransferConfig.model_validate({"site": "s"})
-    with pytest.raises(ValueError, match="either dataset or layout"):
-        TransferConfig.model_validate({"site": "s", "dataset": "a", "layout": "b"})
+def test_transfer_is_a_dataset_a_layout_or_a_model() -> None:
+    for given in ({}, {"dataset": "a", "layout": "b"}, {"model": "m", "dataset": "a"}):
+        with pytest.raises(ValueError, match="one of dataset, layout or model"):
+            TransferConfig.model_validate({"site": "s", **given})
+    assert TransferConfig.model_validate({"site": "s", "model": "m"}).name == "models/m"
 
 
 def _config(**extra: object) -> dict[str, object]:

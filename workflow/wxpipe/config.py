@@ -142,10 +142,13 @@ class SiteConfig(StrictModel):
 
 
 class TransferConfig(StrictModel):
-    """Copy one dataset or one layout (exactly one of the two) to a site, as ``<site>/<name>.zarr``."""
+    """Copy one dataset or one layout to a site, as ``<site>/<name>.zarr``, or one training run's model
+    (checkpoint, loss curve, evaluation outputs and their lineage records) as ``<site>/models/<run>/``:
+    exactly one of the three."""
 
     dataset: Name | None = None
     layout: Name | None = None
+    model: Name | None = pydantic.Field(None, description="a training run: its checkpoint and evaluation outputs")
     site: Name
     mirror: bool = pydantic.Field(
         False,
@@ -155,13 +158,16 @@ class TransferConfig(StrictModel):
 
     @pydantic.model_validator(mode="after")
     def _one(self) -> TransferConfig:
-        if (self.dataset is None) == (self.layout is None):
-            raise ValueError("give either dataset or layout")
+        if sum(x is not None for x in (self.dataset, self.layout, self.model)) != 1:
+            raise ValueError("give one of dataset, layout or model")
         return self
 
     @property
     def name(self) -> str:
-        return str(self.dataset or self.layout)
+        """What the copy is called at the site (without ``.zarr``): the dataset, the layout, or ``models/<run>``."""
+        from . import paths
+
+        return paths.site_model_name(self.model) if self.model else str(self.dataset or self.layout)
 
 
 class MlflowConfig(StrictModel):
@@ -323,10 +329,12 @@ class Config(StrictModel):
                 raise ValueError(f"transfers.{i}.dataset: no dataset {t.dataset!r}")
             if t.layout is not None and t.layout not in self.layouts:
                 raise ValueError(f"transfers.{i}.layout: no layout {t.layout!r}")
+            if t.model is not None and t.model not in self.training:
+                raise ValueError(f"transfers.{i}.model: no training run {t.model!r}")
             if t.site not in self.sites:
                 raise ValueError(f"transfers.{i}.site: no site {t.site!r}")
             if (t.site, t.name) in seen:
-                raise ValueError(f"transfers.{i}: {t.name!r} is copied to site {t.site!r} twice (same {t.name}.zarr)")
+                raise ValueError(f"transfers.{i}: {t.name!r} is copied to site {t.site!r} twice")
             seen.add((t.site, t.name))
         for name, run in self.training.items():
             if run.dataset not in self.datasets:

@@ -10,14 +10,13 @@ from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
-from .fsutil import file_sha256, is_temporary, tree_files
+from .fsutil import SNAKEMAKE_STAMP, file_sha256, is_temporary, tree_files
 
 TREE = "sha256-tree"  # every file's bytes
 SHAPE = "sha256-shape"  # the metadata files' bytes, every other file by name and size
 FULL_LIMIT = 2 * 2**30  # bytes: a larger store gets SHAPE, so a record of a TB dataset does not read it all again
 THREADS = 8  # hashlib releases the GIL on large buffers: a store's ~1600 chunk files hash in parallel
 METADATA = {".zarray", ".zattrs", ".zgroup", ".zmetadata", "zarr.json"}
-MARKERS = {".snakemake_timestamp"}  # Snakemake's, put in a directory output after the job: not its content
 
 
 def hashes(root: Path, files: Sequence[Path], threads: int = THREADS) -> list[str]:
@@ -31,7 +30,7 @@ def tree_digest(root: str | Path, threads: int = THREADS, algorithm: str | None 
     :data:`TREE` hashes every file; :data:`SHAPE` (chosen above :data:`FULL_LIMIT` unless ``algorithm`` says)
     hashes the Zarr metadata files and puts ``-`` for the others, whose names and sizes still count."""
     root = Path(root)
-    files = [f for f in tree_files(root) if not is_temporary(f.name) and f.name not in MARKERS]
+    files = [f for f in tree_files(root) if not is_temporary(f.name) and f.name != SNAKEMAKE_STAMP]
     sizes = [(root / f).stat().st_size for f in files]
     algorithm = algorithm or (TREE if sum(sizes) <= FULL_LIMIT else SHAPE)
     if algorithm not in (TREE, SHAPE):

@@ -101,6 +101,9 @@ def tree_size(root: Path) -> tuple[int, int]:
     return sum((root / f).stat().st_size for f in files), len(files)
 
 
+SNAKEMAKE_STAMP = ".snakemake_timestamp"  # Snakemake puts it in a directory output after the job: never content
+
+
 def is_temporary(name: str) -> bool:
     """Whether a file name (or the last part of a path) is a writer's temporary, never content to list or copy:
     :func:`atomic_path`'s ``.X.tmp<pid>``, a copy's ``.X.wxpipe-part<pid>`` or zarr-python's ``X.<hex>.partial``

@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -151,13 +152,22 @@ def _recompute(out: Mapping[str, Any], where: Path) -> tuple[str, str] | None:
     return None
 
 
-def _check(rid: str, out: Mapping[str, Any], root: Path, last: str) -> tuple[str, Drift | None]:
+Remote = Callable[[Mapping[str, Any]], tuple[str, str]]  # a remote output -> (status, what was found)
+SiteCheck = Callable[[Mapping[str, Any], Mapping[str, Any]], tuple[str, str]]  # (record params, output) -> the same
+
+
+def _check(
+    rid: str, out: Mapping[str, Any], root: Path, last: str, remote: Remote | None = None
+) -> tuple[str, Drift | None]:
     path = str(out.get("path", ""))
     where = local_path(path, root)
-    if where is None:
-        return "unchecked (remote)", None
     if last != rid:
         return f"superseded by {last}", None
+    if where is None:
+        if remote is None or "manifest_sha256" not in out:
+            return "unchecked (remote)", None
+        status, found = remote(out)
+        return status, None if status == "ok" else Drift(rid, path, status, checksum_text(out) or "", found)
     if not where.exists():
         return "missing", Drift(rid, path, "missing", checksum_text(out) or "present", "nothing")
     pair = _recompute(out, where)
@@ -169,29 +179,47 @@ def _check(rid: str, out: Mapping[str, Any], root: Path, last: str) -> tuple[str
     return "changed", Drift(rid, path, "changed", expected, found)
 
 
-def checks(records: Mapping[str, Record], root: Path) -> Iterator[tuple[str, str, str, Drift | None]]:
-    """(record id, path, status, drift or None) for every output of every record."""
+def checks(
+    records: Mapping[str, Record], root: Path, sites: SiteCheck | None = None
+) -> Iterator[tuple[str, str, str, Drift | None]]:
+    """(record id, path, status, drift or None) for every output of every record; ``sites`` checks the copies
+    at remote sites (else they are unchecked)."""
     last = _last_writers(records, root)
     for rid in sorted(records):
+        remote = None if sites is None else partial(sites, records[rid].get("params", {}))
         for out in records[rid]["outputs"]:
             path = str(out.get("path", ""))
-            status, drift = _check(rid, out, root, last[_key(path, root)])
+            status, drift = _check(rid, out, root, last[_key(path, root)], remote)
             yield rid, path, status, drift
 
 
-def verify(records_dir: str | Path, root: str | Path | None = None) -> list[Drift]:
+def verify(
+    records_dir: str | Path,
+    root: str | Path | None = None,
+    *,
+    sites: bool = False,
+    full: bool = False,
+    strict: bool = False,
+) -> list[Drift]:
     """Recompute every recorded checksum (file SHA-256, store digest, a local copy's manifest) and return what
-    no longer matches or is gone; outputs recorded without one are listed as unchecked, not drift."""
+    no longer matches or is gone; outputs recorded without one are listed as unchecked, not drift.
+
+    ``sites``: also check each copy at a remote site (:mod:`.lineage_remote`; ``full`` re-reads its files).
+    A site that cannot be reached is listed, and is drift only when ``strict``."""
+    from .lineage_remote import SiteProbe
+
     records = records_under(records_dir)
     drift: list[Drift] = []
     counts: Counter[str] = Counter()
-    for rid, path, status, d in checks(records, Path(root or Path.cwd())):
+    probe = SiteProbe(full) if sites else None
+    for rid, path, status, d in checks(records, Path(root or Path.cwd()), probe):
         counts[status.split(" ", 1)[0]] += 1
         if d is None:
             log.info("%s: %s (%s)", status, path, rid)
         else:
-            drift.append(d)
             log.warning("%s: %s (%s): recorded %s, found %s", status, path, rid, d.expected, d.found)
+            if strict or d.what != "unreachable":
+                drift.append(d)
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     log.info("lineage verify: %d records, %s", len(records), summary or "no outputs")
     return drift

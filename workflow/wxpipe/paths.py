@@ -99,6 +99,16 @@ def site_copy(root: str, name: str) -> str:
     return f"{root}/{name}.zarr"
 
 
+def site_model_name(run: str) -> str:
+    """A model's copy under a site's URL or folder: ``models/<run>``, apart from the ``.zarr`` copies."""
+    return f"models/{run}"
+
+
+def bundle(run: str) -> str:
+    """What a model's transfers send, staged as links to the run's files (removed once every copy is made)."""
+    return f"{RESULTS}/bundles/{run}"
+
+
 def record(stage: str, key: str) -> str:
     """A published lineage record: what later stages follow and the catalogue joins."""
     return f"{LINEAGE}/{stage}/{key}.json"

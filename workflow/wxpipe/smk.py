@@ -84,12 +84,13 @@ def stages(cfg: Config) -> dict[str, list[str]]:
         "dataset": datasets,
         "statistics": datasets,
         "rechunk": list(cfg.layouts),
-        "transfer": [paths.site_key(t.site, t.name) for t in cfg.transfers],
+        "transfer": [paths.site_key(t.site, t.name) for t in cfg.transfers if t.model is None],
         "train": runs,
         "predict": runs,
         "climatology": climatology_datasets(cfg) if runs else [],
         "evaluate": runs,
         "compare": ["runs"] if runs else [],
+        "transfer_models": [paths.site_key(t.site, t.model) for t in cfg.transfers if t.model is not None],
     }
 
 
@@ -245,6 +246,25 @@ def site_location(cfg: Config, site: str, name: str) -> str:
     return paths.site_copy(cfg.sites[site].url, name)
 
 
+def model_location(cfg: Config, site: str, run: str) -> str:
+    """The URL of a model's copy at a site: ``<url>/models/<run>``."""
+    return f"{cfg.sites[site].url}/{paths.site_model_name(run)}"
+
+
+MODEL_FILES = ("checkpoint.pt", "loss.json", "loss_curve.png")
+EVALUATION_FILES = ("scores.json", "scores.nc", "scorecard.png", "leads.png", "maps.png")
+
+
+def bundle_files(run: str) -> dict[str, str]:
+    """What a model's copy holds (name in the copy -> file here): the checkpoint and loss curve, the evaluation's
+    scores and pictures, and the lineage records of both, so the copy says what made it wherever it lands."""
+    model = str(Path(paths.model(run)).parent)
+    files = {name: f"{model}/{name}" for name in MODEL_FILES}
+    files |= {f"evaluation/{name}": paths.evaluation(run, name) for name in EVALUATION_FILES}
+    files |= {f"lineage/{Path(record).parent.name}.json": record for record in model_records(run)}
+    return files
+
+
 def site_args(cfg: Config, site: str) -> str:
     """A site's connection options for ``wxpipe copy`` (shell-quoted; never a credential)."""
     s = cfg.sites[site]
@@ -264,11 +284,21 @@ def mirror_args(cfg: Config, site: str, name: str) -> str:
     return "--delete" if mirror else ""
 
 
+def bundle_args(run: str) -> str:
+    """:func:`bundle_files` as ``wxpipe bundle``'s ``NAME=PATH`` arguments, shell-quoted."""
+    return shlex.join(f"{name}={path}" for name, path in bundle_files(run).items())
+
+
 def transfer_source(cfg: Config, site: str, name: str) -> tuple[str, str]:
     """What the transfer of ``name`` to ``site`` copies (a dataset or a layout) and the lineage record it follows."""
     if any(t.dataset == name and t.site == site for t in cfg.transfers):
         return paths.dataset(name), paths.record("statistics", name)
     return paths.layout(name), paths.record("rechunk", name)
+
+
+def model_records(run: str) -> list[str]:
+    """The lineage records a model's copy follows: its training's and its evaluation's."""
+    return [paths.record(stage, run) for stage in ("train", "evaluate")]
 
 
 def dataset_copy(cfg: Config, run: str) -> str:

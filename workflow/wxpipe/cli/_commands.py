@@ -224,6 +224,15 @@ COMMANDS = (
         ),
     ),
     Command(
+        "bundle",
+        _sites.cmd_bundle,
+        "gather a model's files under one folder (hard links) for `wxpipe copy` to send to a site",
+        (
+            arg("out", type=Path, help="the bundle folder (replaced whole)"),
+            arg("files", nargs="+", metavar="NAME=PATH", help="a file and its name inside the bundle"),
+        ),
+    ),
+    Command(
         "train",
         _ml.cmd_train,
         "train a forecaster, logged to MLflow",
@@ -319,6 +328,9 @@ COMMANDS = (
             ),
             arg("--prov", type=Path, help="export: write PROV-JSON here"),
             arg("--crate", type=Path, help="export: write a Workflow Run RO-Crate into this folder"),
+            arg("--full", action="store_true", help="verify: re-read every file of a copy at a remote site"),
+            arg("--offline", action="store_true", help="verify: leave copies at remote sites unchecked"),
+            arg("--strict", action="store_true", help="verify: a site that cannot be reached fails the check too"),
         ),
     ),
 )

@@ -39,9 +39,11 @@ def cmd_lineage(args: argparse.Namespace) -> None:
     elif args.action == "verify":
         from ..lineage_chain import verify
 
-        drift = verify(args.records)
+        drift = verify(args.records, sites=not args.offline, full=args.full, strict=args.strict)
         if drift:
-            raise WxpipeError(f"lineage verify: {len(drift)} recorded checksum(s) no longer hold")
+            down = sum(d.what == "unreachable" for d in drift)
+            unreachable = f", {down} at sites that could not be reached (--strict)" if down else ""
+            raise WxpipeError(f"lineage verify: {len(drift) - down} recorded checksum(s) no longer hold{unreachable}")
     else:
         from ..lineage_export import export
 

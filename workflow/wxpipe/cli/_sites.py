@@ -1,4 +1,4 @@
-"""The site commands: install the Snakemake profiles, copy a dataset or layout between sites."""
+"""The site commands: install the Snakemake profiles, copy a dataset, layout or model bundle between sites."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ def cmd_profiles(args: argparse.Namespace) -> None:
 
 
 def cmd_copy(args: argparse.Namespace) -> None:
+    from ..lineage_remote import site_options
     from ..transfer import copy, describe, open_store
 
     opts = {
@@ -45,4 +46,14 @@ def cmd_copy(args: argparse.Namespace) -> None:
     }
     params = {"source": src.url, "threads": args.threads, "transfers": args.transfers, "verify": args.verify}
     params |= {"delete": args.delete, "deleted": s.get("deleted", 0), "extra_files": len(s.get("extra", []))}
+    params["site"] = site_options(opts)  # how `lineage verify` reaches the copy later, without the config
     record(args, "copy", [location], params)
+
+
+def cmd_bundle(args: argparse.Namespace) -> None:
+    from ..transfer.bundle import make_bundle, parse_files
+    from ._common import finish
+
+    files = parse_files(args.files)
+    make_bundle(args.out, files)
+    finish(args, f"{args.out}: {len(files)} files bundled", args.out)

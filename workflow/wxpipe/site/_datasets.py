@@ -19,6 +19,7 @@ from ..errors import WxpipeError
 from ..fsutil import store_attrs
 from ..lineage import local_path
 from ..timeutil import parse_frequency, to_datetime
+from ._copies import downstream, locations
 from ._records import Record, end_of, output_path, state
 
 log = logging.getLogger(__name__)
@@ -83,12 +84,6 @@ def _dates(attrs: Mapping[str, Any], recipe: Mapping[str, Any]) -> dict[str, Any
     return dict(recipe.get("dates") or {})
 
 
-def _site(rec: Mapping[str, Any]) -> str:
-    """The site of a copy: its record lies at ``<records>/transfer/<site>/<name>.json``."""
-    where = rec.get("record_path")
-    return Path(str(where)).parent.name if where else Path(output_path(rec)).parent.name
-
-
 def _layout(rec: Record, root: Path) -> dict[str, Any]:
     out, params = rec["outputs"][0], rec.get("params", {})
     chunks = params.get("chunks")
@@ -109,23 +104,6 @@ def _layout(rec: Record, root: Path) -> dict[str, Any]:
     }
 
 
-def _copy(rec: Record, of: str, root: Path) -> dict[str, Any]:
-    out = rec["outputs"][0]
-    return {
-        "id": rec["id"],
-        "site": _site(rec),
-        "of": of,
-        "url": out.get("url") or out.get("path"),
-        "when": end_of(rec),
-        "manifest": out.get("manifest_sha256", ""),
-        "state": state(out, root),
-    }
-
-
-def _downstream(ids: set[str], records: Mapping[str, Record], kind: str) -> list[Record]:
-    return sorted((r for r in records.values() if r["kind"] == kind and ids & set(r["inputs"])), key=end_of)
-
-
 def dataset_facts(rec: Record, records: Mapping[str, Record], root: Path) -> dict[str, Any]:
     """The index row and page of the dataset ``rec`` names."""
     path, out = output_path(rec), rec["outputs"][0]
@@ -139,10 +117,10 @@ def dataset_facts(rec: Record, records: Mapping[str, Record], root: Path) -> dic
     recipe = dict(rec.get("params", {}).get("recipe") or {})
     attrs = (store_attrs(store) or {}) if on_disk and store else {}
     attrs = attrs or {**recipe, "uuid": out.get("uuid")}
-    layouts = [_layout(r, root) for r in _downstream(ids, records, "layout")]
-    copies = [_copy(r, Path(path).stem, root) for r in _downstream(ids, records, "copy")]
+    layouts = [_layout(r, root) for r in downstream(ids, records, "layout")]
+    copies = locations(ids, Path(path).stem, records, root)
     for lay in layouts:
-        copies += [_copy(r, lay["name"], root) for r in _downstream({lay["id"]}, records, "copy")]
+        copies += locations({lay["id"]}, lay["name"], records, root)
     shape = attrs.get("shape") or [None] * 4
     dates = _dates(attrs, recipe)
     cover = coverage(dates)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..lineage import checksum_text, local_path
+from ._copies import locations
 from ._records import Record, end_of, mlflow, output_path, pretty, run_name, state
 
 ENGINES = {"wxpipe": "built-in", "anemoi": "anemoi-training"}
@@ -45,6 +46,7 @@ def training_facts(rec: Record, records: Mapping[str, Record], root: Path) -> di
             "state": state(out, root),
         },
         "loss_curve": _existing(Path(output_path(rec)).parent / "loss_curve.png", root),
+        "locations": locations({rec["id"]}, "model", records, root),
         "inputs": list(rec["inputs"]),
         "finished": end_of(rec),
     }
@@ -91,6 +93,7 @@ def evaluation_facts(rec: Record, records: Mapping[str, Record], root: Path) -> 
         "n_forecasts": scores.get("n_forecasts"),
         "scored_checkpoint": scores.get("checkpoint"),
         "checkpoint_ids": checkpoints,
+        "locations": locations({rec["id"]}, "evaluation", records, root),
         "inputs": list(rec["inputs"]),
         "mlflow": mlflow(rec),
         "finished": end_of(rec),

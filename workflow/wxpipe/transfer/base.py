@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ..fsutil import is_temporary
+from ..fsutil import SNAKEMAKE_STAMP, is_temporary
 
 MARKER = ".wxpipe-copy.json"
 TEMP_TAG = ".wxpipe-part"  # the remote marker's temporary name (ssh); never listed, never copied (is_temporary)
@@ -55,8 +55,9 @@ def manifest_from_json(data: Sequence[dict[str, Any]]) -> Manifest:
 
 
 def listed(name: str) -> bool:
-    """Whether a relative path is part of a tree's content (not our marker or a half-written file, ours or zarr's)."""
-    return name.rsplit("/", 1)[-1] != MARKER and not is_temporary(name)
+    """Whether a relative path is part of a tree's content (not our marker, Snakemake's stamp of a directory
+    output, or a half-written file, ours or zarr's)."""
+    return name.rsplit("/", 1)[-1] not in (MARKER, SNAKEMAKE_STAMP) and not is_temporary(name)
 
 
 def parse_marker(text: str, url: str) -> dict[str, Any] | None:

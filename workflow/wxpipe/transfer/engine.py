@@ -79,18 +79,29 @@ def _remote_source_manifest(src: Store, listing: dict[str, Stat], threads: int, 
     marker = src.read_marker()
     if marker is None:
         raise WxpipeError(f"copy: {src.url} is not a complete, verified wxpipe copy (no marker); copy from its origin")
+    gone, bad = copy_faults(src, marker, listing, threads, full)
+    if gone:
+        raise WxpipeError(f"copy: {src.url} lost or truncated {len(gone)} files since it was verified, e.g. {gone[0]}")
+    if bad:
+        raise WxpipeError(f"copy: {len(bad)} files of {src.url} differ from its manifest, e.g. {bad[0]}")
+    return manifest_from_json(marker["manifest"])
+
+
+def copy_faults(
+    store: Store, marker: dict[str, Any], listing: dict[str, Stat], threads: int, full: bool
+) -> tuple[list[str], list[str]]:
+    """The files of a complete copy that no longer hold its marker's manifest: (lost or truncated, other bytes).
+
+    Read-only. A file with the size and stamp the marker recorded is trusted; any other is checked by the
+    checksum the backend keeps (an S3 object's metadata; ssh hashes at the site), every file by its bytes
+    when ``full``."""
     manifest = manifest_from_json(marker["manifest"])
     stamps = marker.get("stamps", {})
     gone = [e.path for e in manifest if e.path not in listing or listing[e.path].size != e.size]
-    if gone:
-        raise WxpipeError(f"copy: {src.url} lost or truncated {len(gone)} files since it was verified, e.g. {gone[0]}")
-    doubt = [e for e in manifest if full or stamps.get(e.path) != listing[e.path].stamp]
-    if doubt:
-        got = (src.hashes if full else src.claimed_hashes)([e.path for e in doubt], threads)
-        bad = [e.path for e in doubt if got.get(e.path) != e.sha256]
-        if bad:
-            raise WxpipeError(f"copy: {len(bad)} files of {src.url} differ from its manifest, e.g. {bad[0]}")
-    return manifest
+    lost = set(gone)
+    doubt = [e for e in manifest if e.path not in lost and (full or stamps.get(e.path) != listing[e.path].stamp)]
+    got = (store.hashes if full else store.claimed_hashes)([e.path for e in doubt], threads) if doubt else {}
+    return gone, [e.path for e in doubt if got.get(e.path) != e.sha256]
 
 
 def to_send(
