@@ -218,3 +218,18 @@ def test_verify_reaches_only_the_last_remote_copy_and_an_unreachable_site_fails_
         drift = verify(tmp_path / "r", root=tmp_path, sites=True, strict=True)
     assert [(d.record, d.what) for d in drift] == [(rewritten["id"], "unreachable")]  # the later of two unrelated
     assert "profile 'p' asked for" in caplog.text  # the recorded profile name is the one used
+
+
+def test_show_lists_twenty_sources_of_a_part_unless_asked_for_all(tmp_path: Path) -> None:
+    sources = []
+    for i in range(25):
+        (tmp_path / f"{i:02d}.grib2").write_bytes(bytes([i]) * (10 + i))
+        sources.append(describe_file(tmp_path / f"{i:02d}.grib2"))
+    rec = write_record(tmp_path / "r/part.json", "part", [{"path": "ds.zarr"}], extra={"sources": sources})
+    lines = show(tmp_path / "r", str(rec["id"]), root=tmp_path).splitlines()
+    assert f"  sources: 25 files, {sum(s['size'] for s in sources)} bytes" in lines
+    listed = [ln for ln in lines if ".grib2  " in ln]
+    assert listed == [f"    {s['path']}  {s['size']} bytes  sha256:{s['sha256']}" for s in sources[:20]]
+    assert lines[lines.index(listed[-1]) + 1] == "    … and 5 more (lineage show --all)"
+    every = show(tmp_path / "r", str(rec["id"]), root=tmp_path, everything=True)
+    assert every.count(".grib2  ") == 25 and "more (lineage show --all)" not in every

@@ -14,7 +14,7 @@ import pytest
 from wxpipe.cli import main
 from wxpipe.dataset import Dataset
 from wxpipe.fsutil import tree_size
-from wxpipe.lineage import describe_file, describe_tree, write_record
+from wxpipe.lineage import describe_file, describe_tree, read_record, write_record
 from wxpipe.site._render import graph_svg, human_size
 
 LINEAGE = Path("results/lineage")
@@ -84,6 +84,13 @@ def _chain(root: Path, make_dataset: Callable[..., Dataset]) -> dict[str, Any]:
         [describe_tree(ds.path, uuid=ds.uuid)],
         [LINEAGE / "demo/archive.json"],
     )
+    read = [
+        describe_file(_file("archive/b.grib", b"GRIB b")),
+        {"path": str(grib), "size": 1, "sha256": "00" * 32},
+    ]
+    write_record(
+        LINEAGE / "load/tiny.json", "part", [{"path": str(ds.path), "stage": "load 1/1"}], extra={"sources": read}
+    )
     copy_out = {"path": "results/sites/scratch/tiny.zarr", "url": "file:results/sites/scratch/tiny.zarr"}
     write_record(
         LINEAGE / "transfer/scratch/tiny.json",
@@ -128,6 +135,7 @@ def _chain(root: Path, make_dataset: Callable[..., Dataset]) -> dict[str, Any]:
     assert main(["lineage", "catalogue", "results/catalogue", "--records", str(LINEAGE)]) == 0
     return {
         "root": root,
+        "part": read_record(LINEAGE / "load/tiny.json"),
         "out": root / "results/catalogue",
         "ds": ds,
         "dataset": dataset,
@@ -183,6 +191,19 @@ def test_gone_outputs_are_marked(site: dict[str, Any]) -> None:
     assert "no longer on disk" in gone
     kept = (site["out"] / f"records/{site['dataset']['id']}.html").read_text()
     assert "no longer on disk" not in kept and "sha256-" in kept
+
+
+def test_a_parts_page_lists_the_files_it_read(site: dict[str, Any]) -> None:
+    page = Page(site["out"] / f"records/{site['part']['id']}.html")
+    assert page.text["sources"][0].startswith("2 files read, 7 B")
+    rows = [r for r in page.rows if r.get("class") == "source"]
+    assert len(rows) == 2
+    b = site["part"]["sources"][0]
+    assert f"sha256:{b['sha256']}" in page.text["sources"][0]
+    assert any(link.endswith("archive/b.grib") for link in page.links)
+    assert any("results/demo/grib/a.grib" in t and "no longer on disk" in t for t in page.text["source"])
+    dataset = Page(site["out"] / f"records/{site['dataset']['id']}.html")
+    assert "sources" not in dataset.text
 
 
 def test_graph_falls_back_without_dot(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,7 +4,9 @@ Both read every record under the records folder (``results/lineage``, recursivel
 whatever the current config declares, so an earlier run's datasets stay traceable. Several records may
 name one path: a store is written by init, load parts, the dataset and statistics stages in turn. ``show``
 starts from the last of them (the one the others lead to); ``verify`` checks a path against the record
-that wrote it last, and the earlier ones count as superseded, not as drift.
+that wrote it last, and the earlier ones count as superseded, not as drift. A load part also names the files
+it read (``sources``, with their checksums): ``show`` lists them under it, ``verify`` checks them for every
+record that read them, since a source changed after the build is drift whoever read it last.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,10 @@ log = logging.getLogger(__name__)
 
 Record = dict[str, Any]
 INDENT = "    "
+SOURCE = "source "
+"""The prefix of a source file's status in :func:`checks` (``source ok``, ``source changed``)."""
+SHOWN_SOURCES = 20
+"""How many of a part's source files ``show`` lists unless asked for all."""
 
 
 @dataclass(frozen=True)
@@ -78,9 +84,10 @@ def _last(records: Mapping[str, Record], hits: set[str]) -> set[str]:
     return {rid for rid in hits if rid not in below}
 
 
-def show(records_dir: str | Path, target: str, root: str | Path | None = None) -> str:
+def show(records_dir: str | Path, target: str, root: str | Path | None = None, everything: bool = False) -> str:
     """The chain of records that made ``target`` (an output path or a record id), down to the records with
-    no inputs; each record once, later mentions refer back to it."""
+    no inputs; each record once, later mentions refer back to it. A part lists the files it read, the first
+    :data:`SHOWN_SOURCES` of them unless ``everything``."""
     records = records_under(records_dir)
     tops = find(records, target, Path(root or Path.cwd()))
     if not tops:
@@ -90,11 +97,13 @@ def show(records_dir: str | Path, target: str, root: str | Path | None = None) -
     lines: list[str] = []
     seen: set[str] = set()
     for rid in tops:
-        _walk(records, rid, 0, seen, lines)
+        _walk(records, rid, 0, seen, lines, everything)
     return "\n".join(lines)
 
 
-def _walk(records: Mapping[str, Record], rid: str, depth: int, seen: set[str], lines: list[str]) -> None:
+def _walk(
+    records: Mapping[str, Record], rid: str, depth: int, seen: set[str], lines: list[str], everything: bool = False
+) -> None:
     pad = INDENT * depth
     if rid in seen:
         lines.append(f"{pad}{rid} (shown above)")
@@ -103,13 +112,14 @@ def _walk(records: Mapping[str, Record], rid: str, depth: int, seen: set[str], l
         lines.append(f"{pad}{rid} (no record on disk)")
         return
     seen.add(rid)
-    lines += [pad + line for line in record_lines(records[rid])]
+    lines += [pad + line for line in record_lines(records[rid], everything)]
     for up in records[rid]["inputs"]:
-        _walk(records, up, depth + 1, seen, lines)
+        _walk(records, up, depth + 1, seen, lines, everything)
 
 
-def record_lines(rec: Mapping[str, Any]) -> list[str]:
-    """One record as a few lines: kind and id, outputs with their checksums, who ran it where and when."""
+def record_lines(rec: Mapping[str, Any], everything: bool = False) -> list[str]:
+    """One record as a few lines: kind and id, outputs with their checksums, the files it read (a load part's
+    ``sources``: the first :data:`SHOWN_SOURCES` unless ``everything``), who ran it where and when."""
     ex = rec.get("execution", {})
     commit, dirty = record_git(rec)
     git = f"{commit or 'unknown'}{' (dirty)' if dirty else ''}"
@@ -117,8 +127,26 @@ def record_lines(rec: Mapping[str, Any]) -> list[str]:
     for out in rec["outputs"]:
         size = f"  {out['size']} bytes" if "size" in out else ""
         lines.append(f"  output {out.get('path')}{size}  {checksum_text(out) or 'no checksum'}")
+    lines += source_lines(rec.get("sources") or [], everything)
     lines.append(f"  git {git}  host {ex.get('host')}  slurm job {ex.get('slurm_job_id') or '-'}  end {ex.get('end')}")
     lines.append(f"  command {ex.get('command') or '(not recorded)'}")
+    return lines
+
+
+def source_lines(sources: Sequence[Mapping[str, Any]], everything: bool = False) -> list[str]:
+    """``sources: N files, X bytes``, then a line per file (or store) with its checksum."""
+    if not sources:
+        return []
+    total = sum(int(src.get("size", 0)) for src in sources)
+    lines = [f"  sources: {len(sources)} files, {total} bytes"]
+    shown = sources if everything else sources[:SHOWN_SOURCES]
+    for src in shown:
+        files = f"  {src['files']} files" if "files" in src else ""
+        lines.append(
+            f"    {src.get('path')}  {src.get('size', '?')} bytes{files}  {checksum_text(src) or 'no checksum'}"
+        )
+    if len(shown) < len(sources):
+        lines.append(f"    … and {len(sources) - len(shown)} more (lineage show --all)")
     return lines
 
 
@@ -191,6 +219,22 @@ def checks(
             path = str(out.get("path", ""))
             status, drift = _check(rid, out, root, last[_key(path, root)], remote)
             yield rid, path, status, drift
+    yield from source_checks(records, root)
+
+
+def source_checks(records: Mapping[str, Record], root: Path) -> Iterator[tuple[str, str, str, Drift | None]]:
+    """(record id, path, ``source <status>``, drift or None) for every file a record read (a load part's
+    ``sources``). Every reader is checked, not only the last: a dataset made from a file that has changed since
+    cannot be made again from it. A file is hashed once per recorded checksum, however many records read it."""
+    done: dict[tuple[str, str | None], tuple[str, Drift | None]] = {}
+    for rid in sorted(records):
+        for src in records[rid].get("sources") or []:
+            path = str(src.get("path", ""))
+            key = (path, checksum_text(src))
+            if key not in done:
+                done[key] = _check(rid, src, root, rid)
+            status, drift = done[key]
+            yield rid, path, SOURCE + status, drift and replace(drift, record=rid)
 
 
 def verify(
@@ -201,8 +245,9 @@ def verify(
     full: bool = False,
     strict: bool = False,
 ) -> list[Drift]:
-    """Recompute every recorded checksum (file SHA-256, store digest, a local copy's manifest) and return what
-    no longer matches or is gone; outputs recorded without one are listed as unchecked, not drift.
+    """Recompute every recorded checksum (file SHA-256, store digest, a local copy's manifest, the files a part
+    read) and return what no longer matches or is gone; outputs recorded without one are listed as unchecked,
+    not drift. Sources are counted apart in the summary: an input changed since the build is drift too.
 
     ``sites``: also check each copy at a remote site (:mod:`.lineage_remote`; ``full`` re-reads its files).
     A site that cannot be reached is listed, and is drift only when ``strict``."""
@@ -211,15 +256,18 @@ def verify(
     records = records_under(records_dir)
     drift: list[Drift] = []
     counts: Counter[str] = Counter()
+    sources: Counter[str] = Counter()
     probe = SiteProbe(full) if sites else None
     for rid, path, status, d in checks(records, Path(root or Path.cwd()), probe):
-        counts[status.split(" ", 1)[0]] += 1
+        (sources if status.startswith(SOURCE) else counts)[status.removeprefix(SOURCE).split(" ", 1)[0]] += 1
         if d is None:
             log.info("%s: %s (%s)", status, path, rid)
         else:
             log.warning("%s: %s (%s): recorded %s, found %s", status, path, rid, d.expected, d.found)
             if strict or d.what != "unreachable":
                 drift.append(d)
-    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    log.info("lineage verify: %d records, %s", len(records), summary or "no outputs")
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no outputs"
+    if sources:
+        summary += "; sources: " + ", ".join(f"{n} {s}" for s, n in sorted(sources.items()))
+    log.info("lineage verify: %d records, %s", len(records), summary)
     return drift

@@ -16,12 +16,23 @@ from pathlib import Path
 from typing import Any
 
 from .fsutil import atomic_write_text
-from .lineage import local_path, record_git, records_under
+from .lineage import checksum_text, local_path, params_hash, record_git, records_under
 
 log = logging.getLogger(__name__)
 
 NAMESPACE = "https://w3id.org/wxpipe/lineage#"
-_RECORD_KEYS = {"id", "kind", "outputs", "inputs", "params", "params_hash", "software", "execution", "record_path"}
+_RECORD_KEYS = {
+    "id",
+    "kind",
+    "outputs",
+    "inputs",
+    "sources",
+    "params",
+    "params_hash",
+    "software",
+    "execution",
+    "record_path",
+}
 _QNAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 
 Record = dict[str, Any]
@@ -95,6 +106,11 @@ def entity_id(rec: Mapping[str, Any], n: int) -> str:
     return f"wxpipe:entity/{rec['id']}/{n}"
 
 
+def source_id(src: Mapping[str, Any]) -> str:
+    """A file a record read, named by its path and checksum: parts that read the same bytes use one entity."""
+    return f"wxpipe:source/{params_hash({'path': src.get('path'), 'checksum': checksum_text(src)})}"
+
+
 def agent_id(rec: Mapping[str, Any]) -> str:
     """One agent per wxpipe version and commit (a dirty tree is its own agent: its code is not the commit's)."""
     commit, dirty = record_git(rec)
@@ -131,8 +147,9 @@ def _activity(rec: Record) -> dict[str, Any]:
     return {k: v for k, v in attrs.items() if v is not None}
 
 
-def _entity(rec: Record, out: Mapping[str, Any], root: Path) -> dict[str, Any]:
-    attrs: dict[str, Any] = {"prov:type": _qname(f"wxpipe:{rec['kind']}"), "wxpipe:kind": rec["kind"]}
+def _entity(kind: str, out: Mapping[str, Any], root: Path) -> dict[str, Any]:
+    """An output of a record of ``kind``, or a file a record read (``kind`` "source")."""
+    attrs: dict[str, Any] = {"prov:type": _qname(f"wxpipe:{kind}"), "wxpipe:kind": kind}
     where = location(out)
     if where:
         attrs["prov:location"] = where
@@ -155,7 +172,8 @@ def _agent(rec: Record) -> dict[str, Any]:
 
 
 def prov_document(records: Mapping[str, Record], root: Path) -> dict[str, Any]:
-    """The PROV-JSON document: records as activities, outputs as entities, wxpipe as the agent."""
+    """The PROV-JSON document: records as activities, outputs and the files a part read as entities, wxpipe as
+    the agent. An output derives from everything its activity used, upstream outputs and source files alike."""
     doc: dict[str, dict[str, Any]] = {
         "prefix": {"wxpipe": NAMESPACE},
         "activity": {},
@@ -176,10 +194,13 @@ def prov_document(records: Mapping[str, Record], root: Path) -> dict[str, Any]:
         doc["agent"].setdefault(agent_id(rec), _agent(rec))
         relate("wasAssociatedWith", activity=act, agent=agent_id(rec))
         used = [entity_id(up, n) for up in upstream(records, rec) for n in range(len(up["outputs"]))]
+        for src in rec.get("sources") or []:
+            used.append(source_id(src))
+            doc["entity"].setdefault(source_id(src), _entity("source", src, root))
         for ent in used:
             relate("used", activity=act, entity=ent)
         for n, out in enumerate(rec["outputs"]):
-            doc["entity"][entity_id(rec, n)] = _entity(rec, out, root)
+            doc["entity"][entity_id(rec, n)] = _entity(rec["kind"], out, root)
             relate("wasGeneratedBy", entity=entity_id(rec, n), activity=act)
             for ent in used:
                 relate("wasDerivedFrom", generatedEntity=entity_id(rec, n), usedEntity=ent)

@@ -331,6 +331,7 @@ COMMANDS = (
             arg("--full", action="store_true", help="verify: re-read every file of a copy at a remote site"),
             arg("--offline", action="store_true", help="verify: leave copies at remote sites unchecked"),
             arg("--strict", action="store_true", help="verify: a site that cannot be reached fails the check too"),
+            arg("--all", action="store_true", help="show: every file a part read, not the first 20"),
         ),
     ),
 )

@@ -72,15 +72,18 @@ def cmd_init(args: argparse.Namespace) -> None:
 
 
 def cmd_load(args: argparse.Namespace) -> None:
+    """One part; its record's ``sources`` name every file the part's dates read, with checksums."""
     from .. import create
     from ..dataset import Part, open_dataset
 
     part = Part.parse(args.part)
     rng = create.load(args.recipe, args.store, part, args.threads, args.resume)
     ds = open_dataset(args.store)
+    dates = ds.dates[rng.start : rng.stop]
+    sources = create.part_sources(args.recipe, dates, args.threads) if args.lineage else []
     finish(args, f"{args.store}: part {args.part} loaded, dates {rng.start}..{rng.stop - 1} ({len(rng)})")
     out = {"path": str(args.store), "uuid": ds.uuid, "stage": f"load {args.part}", "dates": [rng.start, rng.stop]}
-    record(args, "part", [out], {"part": args.part})
+    record(args, "part", [out], {"part": args.part}, sources=sources)
 
 
 def cmd_finalise(args: argparse.Namespace) -> None:

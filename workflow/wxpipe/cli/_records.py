@@ -35,7 +35,7 @@ def cmd_lineage(args: argparse.Namespace) -> None:
 
         if len(args.items) != 1:
             raise WxpipeError("lineage show: give one output path or record id")
-        print(show(args.records, args.items[0]))
+        print(show(args.records, args.items[0], everything=args.all))
     elif args.action == "verify":
         from ..lineage_chain import verify
 

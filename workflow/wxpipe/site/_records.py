@@ -1,4 +1,5 @@
-"""What the site says about one record: its outputs (on disk or gone, with checksums), inputs and execution.
+"""What the site says about one record: its outputs (on disk or gone, with checksums), the files it read (a load
+part's sources), inputs and execution.
 
 Paths in records are relative to the project folder the rules ran in (``root``); a URL output (a copy at
 a remote site) cannot be checked from here and is shown as such, never as gone.
@@ -58,6 +59,7 @@ def record_facts(rec: Mapping[str, Any], records: Mapping[str, Record], root: Pa
     commit, dirty = record_git(rec)
     software = rec.get("software", {})
     outputs = [{**out, "checksum": checksum_text(out), "state": state(out, root)} for out in rec.get("outputs", [])]
+    sources = [{**src, "checksum": checksum_text(src), "state": state(src, root)} for src in rec.get("sources") or []]
     inputs = [{"id": i, "kind": records[i]["kind"] if i in records else None} for i in rec.get("inputs", [])]
     return {
         "id": rec["id"],
@@ -70,6 +72,8 @@ def record_facts(rec: Mapping[str, Any], records: Mapping[str, Record], root: Pa
         "config_hash": rec.get("config_hash"),
         "outputs": outputs,
         "gone": any(o["state"] == "no longer on disk" for o in outputs),
+        "sources": sources,
+        "sources_size": sum(int(s.get("size", 0)) for s in sources),
         "inputs": inputs,
         "used_by": sorted(r["id"] for r in records.values() if rec["id"] in r.get("inputs", [])),
         "record_path": rec.get("record_path"),
