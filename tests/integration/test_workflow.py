@@ -262,19 +262,48 @@ def test_compare_puts_the_run_beside_its_baselines(run: Path) -> None:
     assert "tiny" in json.dumps(table)
 
 
-def test_report_shows_the_pictures_with_their_captions(run: Path) -> None:
+@pytest.fixture(scope="module")
+def report(run: Path) -> dict[str, bytes]:
+    """``snakemake --report report.zip`` once: every file of the zip by name."""
     import zipfile
 
     res = snakemake(run, "--report", "report.zip")
     assert res.returncode == 0, res.stderr
-    with zipfile.ZipFile(run / "report.zip") as report:
-        names = report.namelist()
-        html = next(report.read(n).decode() for n in names if n.endswith("report.html"))
-    pictures = sorted(Path(n).name for n in names if n.endswith(".png"))
+    with zipfile.ZipFile(run / "report.zip") as archive:
+        return {n: archive.read(n) for n in archive.namelist()}
+
+
+def test_report_shows_the_pictures_with_their_captions(report: dict[str, bytes]) -> None:
+    html = next(data.decode() for n, data in report.items() if n.endswith("report.html"))
+    pictures = sorted(Path(n).name for n in report if n.endswith(".png") and "/pictures/" not in n)  # not the site's
     assert pictures == sorted(
         ["loss_curve.png", "scorecard.png", "leads.png", "maps.png", "scorecard.png", "leads.png"]
     )
     assert "paired-bootstrap" in html and "Training loss of run" in html
+    categories = json.loads(html.split("var categories = ", 1)[1].split(";\n", 1)[0])
+    assert categories["Catalogue"] == {"Other": ["results/catalogue/site/index.html"]}
+    assert categories["Training"] == {"tiny": ["results/models/tiny/loss_curve.png"]}
+    assert sorted(Path(p).name for p in categories["Evaluation"]["tiny"]) == ["leads.png", "maps.png", "scorecard.png"]
+    assert sorted(categories["Comparison"]["Other"]) == [f"results/comparison/{f}.png" for f in ("leads", "scorecard")]
+
+
+def test_report_holds_the_whole_catalogue_site(report: dict[str, bytes]) -> None:
+    """The site is one entry of the report, its pages around its index as on disk: a reader clicks through."""
+    import posixpath
+    import re
+
+    index = next((n for n in report if n.endswith("/index.html") and f"{posixpath.dirname(n)}/style.css" in report), "")
+    assert index, "no catalogue site in the report"
+    folder = posixpath.dirname(index)
+    pages = {posixpath.relpath(n, folder) for n in report if n.startswith(f"{folder}/")}
+    assert {"index.html", "datasets/small.html", "trainings/tiny.html", "evaluations/tiny.html"} <= pages
+    assert any(p.startswith("records/") for p in pages) and not any(p.startswith("catalogue.") for p in pages)
+    links = re.findall(r'href="([^"#]+\.html)', report[index].decode())
+    assert "datasets/small.html" in links
+    assert all(posixpath.normpath(posixpath.join(folder, link)) in report for link in links)
+    training = report[f"{folder}/trainings/tiny.html"].decode()
+    (curve,) = re.findall(r'<img class="picture" src="([^"]+)"', training)  # the site's own copy: it shows here
+    assert report[posixpath.normpath(posixpath.join(folder, "trainings", curve))][:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_lineage_resolves(run: Path) -> None:
@@ -392,7 +421,7 @@ def test_catalogue_site_in_chromium(run: Path) -> None:
     scores = json.loads((run / "results/evaluation/tiny/scores.json").read_text())["scores"]["rmse"]["tiny"]
     browser = _browser()
     try:
-        browser.get((run / "results/catalogue/index.html").as_uri())
+        browser.get((run / "results/catalogue/site/index.html").as_uri())
         row = _xpath(browser, f"//table[@class='datasets']//tr[@data-uuid='{attrs['uuid']}']")
         assert row.find_element("css selector", "td.size").text == human_size(size["outputs"][0]["size"])
         assert row.find_element("css selector", "td.variables").text == str(len(attrs["variables"]))

@@ -21,7 +21,7 @@ def test_every_path_as_users_know_it() -> None:
     assert paths.evaluation("r") == "results/evaluation/r"
     assert paths.evaluation("r", "scores.json") == "results/evaluation/r/scores.json"
     assert paths.catalogue("json") == "results/catalogue/catalogue.json"
-    assert paths.site_index() == "results/catalogue/index.html"
+    assert paths.site_index() == "results/catalogue/site/index.html"
     assert paths.record("load", paths.part("{dataset}")) == "results/lineage/load/{dataset}/part-{part}.json"
     assert paths.record("transfer", paths.site_key("s", "d")) == "results/lineage/transfer/s/d.json"
     assert paths.pending("train", "r") == "results/lineage/.pending/train/r.json"

@@ -117,14 +117,12 @@ rule compare_runs:
         scorecard=report(
             paths.comparison("scorecard.png"),
             caption="../report/compare.rst",
-            category="Evaluation",
-            subcategory="comparison",
+            category="Comparison",
         ),
         leads=report(
             paths.comparison("leads.png"),
             caption="../report/compare-leads.rst",
-            category="Evaluation",
-            subcategory="comparison",
+            category="Comparison",
         ),
         record=temp(paths.pending("compare", "runs")),
     params:

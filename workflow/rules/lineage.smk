@@ -1,5 +1,6 @@
 # The lineage catalogue: every record on disk (not only this config's) joined into JSON, a Graphviz graph and a
-# static site (index.html); the inputs are what makes the rule run last.
+# static site in a folder of its own (its index.html opens from file://); the inputs are what makes the rule run
+# last. `snakemake --report report.zip` embeds the whole site, its relative links intact.
 
 
 rule lineage:
@@ -10,7 +11,13 @@ rule lineage:
         stages=[getattr(rules, stage).output for stage in STAGES],
     output:
         catalogue=paths.catalogue("json"),
-        html=report(paths.site_index(), caption="../report/catalogue.rst", category="Lineage"),
+        site=report(
+            directory(paths.site()),
+            htmlindex="index.html",
+            caption="../report/catalogue.rst",
+            category="Catalogue",
+            labels={"pages": "lineage catalogue"},
+        ),
         dot=paths.catalogue("dot"),
     log:
         paths.log("lineage"),

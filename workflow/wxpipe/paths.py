@@ -89,9 +89,15 @@ def catalogue(ext: str) -> str:
     return f"{CATALOGUE}/catalogue.{ext}"
 
 
-def site_index() -> str:
-    """The catalogue site's first page (its other pages sit beside it)."""
-    return f"{CATALOGUE}/index.html"
+def site(folder: str = CATALOGUE) -> str:
+    """The catalogue's static site, a folder of its own beside ``catalogue.json``: the rule's directory output,
+    which ``snakemake --report`` embeds whole."""
+    return f"{folder}/site"
+
+
+def site_index(folder: str = CATALOGUE) -> str:
+    """The site's first page, what a browser opens (its other pages sit beside it)."""
+    return f"{site(folder)}/index.html"
 
 
 def site_copy(root: str, name: str) -> str:

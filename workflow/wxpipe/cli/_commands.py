@@ -314,7 +314,7 @@ COMMANDS = (
     Command(
         "lineage",
         _records.cmd_lineage,
-        "catalogue: the catalogue and its static site in OUT (of RECORDS..., or of every record under --records); "
+        "catalogue: the catalogue in OUT, its site in OUT/site (of RECORDS..., or of every record under --records); "
         "show: the chain that made an artefact (PATH or ID); verify: re-check every recorded checksum; export: the "
         "catalogue as W3C PROV-JSON and an RO-Crate",
         (

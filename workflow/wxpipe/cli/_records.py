@@ -21,15 +21,16 @@ def cmd_publish(args: argparse.Namespace) -> None:
 def cmd_lineage(args: argparse.Namespace) -> None:
     """``wxpipe lineage ACTION``: each action's module is imported only when it runs."""
     if args.action == "catalogue":
+        from .. import paths
         from ..lineage import records_under, write_catalogue
         from ..site import build_site
 
         if not args.items:
             raise WxpipeError("lineage catalogue: give the output folder, then the records (or --records DIR)")
-        out, records = Path(args.items[0]), [Path(p) for p in args.items[1:]]
-        cat = write_catalogue(records or records_under(args.records), out)
-        pages = build_site(cat, out)
-        print(f"{out}/index.html: {len(cat['records'])} records, {len(cat['edges'])} links, {len(pages)} pages")
+        out, records = Path(args.items[0]).as_posix(), [Path(p) for p in args.items[1:]]
+        cat = write_catalogue(records or records_under(args.records), Path(out))
+        pages = build_site(cat, Path(paths.site(out)))
+        print(f"{paths.site_index(out)}: {len(cat['records'])} records, {len(cat['edges'])} links, {len(pages)} pages")
     elif args.action == "show":
         from ..lineage_chain import show
 

@@ -55,8 +55,13 @@ def number(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
+PICTURES = "pictures"  # the site's own copies of the project's pictures
+
+
 def linkers(out: Path, page: str, root: Path) -> dict[str, Callable[[str], str]]:
-    """``href(target)`` for a page of the site, ``fhref(path)`` for a project file, both relative to ``page``."""
+    """``href(target)`` for a page of the site, ``fhref(path)`` for a project file, both relative to ``page``;
+    ``picture(path)`` for a picture, copied into the site so that it shows wherever the site goes (a
+    ``--report`` zip, a web server), not only beside the project."""
     here = (out / page).parent.resolve()
 
     def href(target: str) -> str:
@@ -66,7 +71,18 @@ def linkers(out: Path, page: str, root: Path) -> dict[str, Callable[[str], str]]
         p = Path(path)
         return Path(os.path.relpath(p if p.is_absolute() else (root / p).resolve(), here)).as_posix()
 
-    return {"href": href, "fhref": fhref}
+    def picture(path: str) -> str:
+        src = (root / path).resolve()
+        rel = Path(os.path.relpath(src, root.resolve()))
+        if rel.parts[:1] == ("..",) or not src.is_file():
+            return fhref(path)
+        dst = out / PICTURES / rel
+        if not dst.is_file() or dst.stat().st_size != src.stat().st_size or dst.stat().st_mtime < src.stat().st_mtime:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+        return href(f"{PICTURES}/{rel.as_posix()}")
+
+    return {"href": href, "fhref": fhref, "picture": picture}
 
 
 def write_page(env: jinja2.Environment, out: Path, page: str, template: str, root: Path, **context: Any) -> Path:
