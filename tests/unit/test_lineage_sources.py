@@ -131,9 +131,21 @@ def test_prov_export_has_each_source_used_by_its_part(built: Path, monkeypatch: 
     assert len(sources) == len(DATES) - 1
 
 
+def test_crate_has_each_source_as_an_object_of_its_part(built: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(built)
+    export("lineage", crate=Path("out/crate"))
+    graph = {e["@id"]: e for e in json.loads(Path("out/crate/ro-crate-metadata.json").read_text())["@graph"]}
+    for i in (1, 2):
+        part = _part(built, i)
+        objects = [graph[o["@id"]] for o in graph[f"#{part['id']}"]["object"]]
+        read = {e["name"]: e for e in objects if e["@type"] == "File"}
+        assert read.keys() == {s["path"] for s in part["sources"]}
+        assert all(read[s["path"]]["sha256"] == s["sha256"] for s in part["sources"])
+
+
 def test_site_record_page_lists_the_sources_collapsed(built: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(built)
-    assert main(["lineage", "catalogue", "out/site", "--records", "lineage"]) == 0
+    assert main(["lineage", "catalogue", "out", "--records", "lineage"]) == 0
     part = _part(built, 1)
     html = (built / f"out/site/records/{part['id']}.html").read_text()
     block = html[html.index('<details class="sources">') : html.index("</details>")]

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from wxpipe import paths
 from wxpipe.cli import main
 from wxpipe.dataset import Dataset
 from wxpipe.fsutil import tree_size
@@ -84,6 +85,9 @@ def _chain(root: Path, make_dataset: Callable[..., Dataset]) -> dict[str, Any]:
         [describe_tree(ds.path, uuid=ds.uuid)],
         [LINEAGE / "demo/archive.json"],
     )
+    nans = {v: 10 * i for i, v in enumerate(ds.variables)}
+    stats_out = describe_tree(ds.path, uuid=ds.uuid) | {"nans": nans}
+    write_record(LINEAGE / "statistics/tiny.json", "statistics", [stats_out], [LINEAGE / "dataset/tiny.json"])
     read = [
         describe_file(_file("archive/b.grib", b"GRIB b")),
         {"path": str(grib), "size": 1, "sha256": "00" * 32},
@@ -98,6 +102,11 @@ def _chain(root: Path, make_dataset: Callable[..., Dataset]) -> dict[str, Any]:
         [copy_out | {"manifest_sha256": "ab" * 32}],
         [LINEAGE / "dataset/tiny.json"],
     )
+    lay = _file("results/layouts/tiny-ts.zarr/zarr.json", b"{}").parent
+    lay_out = [describe_tree(lay)]
+    write_record(
+        LINEAGE / "rechunk/tiny-ts.json", "layout", lay_out, [LINEAGE / "dataset/tiny.json"], {"chunks": [8, 64]}
+    )
     ckpt = _file("results/models/run/checkpoint.pt", b"weights")
     _file("results/models/run/loss_curve.png", b"png")
     mlflow = {"run_id": "r1", "experiment_id": "3", "tracking_uri": "http://mlflow.example:5000"}
@@ -105,7 +114,7 @@ def _chain(root: Path, make_dataset: Callable[..., Dataset]) -> dict[str, Any]:
         LINEAGE / "train/run.json",
         "checkpoint",
         [describe_file(ckpt)],
-        [LINEAGE / "dataset/tiny.json", LINEAGE / "transfer/scratch/tiny.json"],
+        [LINEAGE / "dataset/tiny.json", LINEAGE / "transfer/scratch/tiny.json", LINEAGE / "rechunk/tiny-ts.json"],
         params={"engine": "wxpipe"},
         extra={"mlflow": mlflow},
     )
@@ -136,7 +145,7 @@ def _chain(root: Path, make_dataset: Callable[..., Dataset]) -> dict[str, Any]:
     return {
         "root": root,
         "part": read_record(LINEAGE / "load/tiny.json"),
-        "out": root / "results/catalogue",
+        "out": root / paths.site(),
         "ds": ds,
         "dataset": dataset,
         "archive": archive,
@@ -155,6 +164,9 @@ def test_index_lists_the_dataset_as_recorded(site: dict[str, Any]) -> None:
     assert dataset_page.text["uuid"] == [ds.uuid] == [rec["outputs"][0]["uuid"]]
     assert page.text["size"] == [t.split(" in ")[0] for t in dataset_page.text["size"]]
     assert len(dataset_page.text["missing"]) == 1 and dataset_page.text["present"]
+    assert dataset_page.text["nans"] == [str(10 * i) for i in range(len(ds.variables))]  # the statistics record's
+    layouts = (site["out"] / "datasets/tiny.html").read_text().split('id="layouts"')[1].split("</section>")[0]
+    assert "tiny-ts" in layouts and "time series at a point (many dates per chunk); read by training run" in layouts
 
 
 def test_every_relative_link_resolves(site: dict[str, Any]) -> None:
@@ -173,7 +185,10 @@ def test_training_links_checkpoint_and_mlflow(site: dict[str, Any]) -> None:
     page = site["out"] / "trainings/run.html"
     links = {(page.parent / link).resolve() for link in Page(page).links if not link.startswith("http")}
     assert site["ckpt"].resolve() in links
-    assert (site["root"] / "results/models/run/loss_curve.png").resolve() in links
+    picture = (site["out"] / "pictures/results/models/run/loss_curve.png").resolve()  # the site's own copy
+    assert (
+        picture in links and picture.read_bytes() == (site["root"] / "results/models/run/loss_curve.png").read_bytes()
+    )
     assert (site["out"] / "evaluations/run.html").resolve() in links  # what scored it
     assert "http://mlflow.example:5000/#/experiments/3/runs/r1" in Page(page).links
     assert "built-in" in page.read_text()
@@ -181,6 +196,7 @@ def test_training_links_checkpoint_and_mlflow(site: dict[str, Any]) -> None:
 
 def test_evaluation_shows_rmse_from_scores(site: dict[str, Any]) -> None:
     path = site["out"] / "evaluations/run.html"
+    assert "../pictures/results/evaluation/run/scorecard.png" in Page(path).links  # stands alone in a report
     assert Page(path).text["rmse"] == ["0.5", "0.75", "1.5", "2.25"]
     links = Page(path).links
     assert "../trainings/run.html" in links and "../datasets/tiny.html" in links

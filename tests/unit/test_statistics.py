@@ -256,6 +256,22 @@ def test_nans_allowed_are_excluded_and_counted(tmp_path: Path) -> None:
     _assert_matches(s.deltas["6h"], _reference(diffs, range(15)))
 
 
+def test_the_statistics_record_counts_each_variables_nans(tmp_path: Path) -> None:
+    """What the catalogue's Variables table shows: NaNs left out of each variable's statistics, over the period."""
+    import json
+
+    x = _fields(16, 2, 50, seed=6)
+    x[3, 0, 1, ::4] = np.nan
+    x[12, 1, 0, :3] = np.nan  # after the period: not counted
+    _store(tmp_path / "d.zarr", x, allow_nans=True, period=(0, 10))
+    assert main(["statistics", str(tmp_path / "d.zarr"), "--lineage", str(tmp_path / "r.json")]) == 0
+    out = json.loads((tmp_path / "r.json").read_text())["outputs"][0]
+    variables = json.loads((tmp_path / "d.zarr/.zattrs").read_text())["variables"]
+    counts = [int(np.isnan(x[:11, i]).sum()) for i in range(len(variables))]
+    assert out["nans"] == dict(zip(variables, counts, strict=True))
+    assert counts[0] == 13 and counts[1] == 0
+
+
 def test_cli_parts_write_anemoi_arrays(tmp_path: Path) -> None:
     """``statistics-part`` x N then ``statistics-merge`` equal ``statistics``, stored as anemoi names them."""
     x = _fields(24, 1, 60, seed=7)

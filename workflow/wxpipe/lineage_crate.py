@@ -81,9 +81,16 @@ def _outputs(rec: Record, crate: Path, root: Path) -> list[Entity]:
     return [e for out in rec["outputs"] if (e := data_entity(rec, out, crate, root)) is not None]
 
 
+def _sources(rec: Record, crate: Path, root: Path) -> list[Entity]:
+    """The files a load part read (its record's ``sources``): inputs of its action, like upstream outputs."""
+    found = (data_entity(rec, src, crate, root) for src in rec.get("sources") or [])
+    return [e | {"description": f"read by lineage record {rec['id']}"} for e in found if e is not None]
+
+
 def _action(rec: Record, records: Mapping[str, Record], workflow: str, crate: Path, root: Path) -> Entity:
     ex = rec.get("execution", {})
     used = [e["@id"] for up in upstream(records, rec) for e in _outputs(up, crate, root)]
+    used += [e["@id"] for e in _sources(rec, crate, root)]
     action: Entity = {
         "@id": f"#{rec['id']}",
         "@type": "CreateAction",
@@ -134,7 +141,7 @@ def crate_metadata(records: Mapping[str, Record], crate: Path, root: Path) -> di
     wid, workflow = _workflow(crate, root, records)
     files: dict[str, Entity] = {}
     for rec in records.values():
-        for e in _outputs(rec, crate, root):
+        for e in [*_outputs(rec, crate, root), *_sources(rec, crate, root)]:
             files.setdefault(e["@id"], e)
     actions = [_action(rec, records, wid, crate, root) for rec in records.values()]
     agents = sorted({a["agent"]["@id"] for a in actions if "agent" in a})

@@ -158,4 +158,6 @@ def _write_statistics(args: argparse.Namespace, ds: Dataset, s: Summary) -> None
         "allow_nans": s.allow_nans,
         "tendencies": s.tendencies,
     }
-    record(args, "statistics", [describe_tree(args.store, uuid=ds.uuid)], params)
+    out = describe_tree(args.store, uuid=ds.uuid)
+    out["nans"] = dict(zip(s.variables, s.moments.nans.tolist(), strict=True))  # over the period, per variable
+    record(args, "statistics", [out], params)

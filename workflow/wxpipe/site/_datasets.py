@@ -20,7 +20,7 @@ from ..fsutil import store_attrs
 from ..lineage import local_path
 from ..timeutil import parse_frequency, to_datetime
 from ._copies import downstream, locations
-from ._records import Record, end_of, output_path, state
+from ._records import Record, end_of, output_path, run_name, state
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +44,25 @@ def _statistics(store: Path) -> dict[str, list[Any]]:
     return stats
 
 
-def _variables(attrs: Mapping[str, Any], stats: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
+def _variables(
+    attrs: Mapping[str, Any], stats: Mapping[str, list[Any]], nans: Mapping[str, int]
+) -> list[dict[str, Any]]:
+    """A row per variable: units, statistics, and the NaNs its statistics left out (their count where the
+    statistics record has it, else the store's has_nans flag)."""
     meta = attrs.get("variables_metadata") or {}
     rows = []
     for i, name in enumerate(attrs.get("variables") or []):
         row: dict[str, Any] = {"name": name, "units": (meta.get(name) or {}).get("units", "")}
         row |= {k: stats[k][i] if i < len(stats.get(k, ())) else None for k in STATISTICS}
+        row["nans"] = nans.get(name, row["has_nans"])
         rows.append(row)
     return rows
+
+
+def _nans(family: list[Record]) -> dict[str, int]:
+    """NaNs per variable over the statistics period, from the latest statistics record that counted them."""
+    counted = [r["outputs"][0]["nans"] for r in family if r["kind"] == "statistics" and "nans" in r["outputs"][0]]
+    return dict(counted[-1]) if counted else {}
 
 
 def coverage(dates: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -84,12 +95,18 @@ def _dates(attrs: Mapping[str, Any], recipe: Mapping[str, Any]) -> dict[str, Any
     return dict(recipe.get("dates") or {})
 
 
-def _layout(rec: Record, root: Path) -> dict[str, Any]:
+def _layout(rec: Record, records: Mapping[str, Record], root: Path) -> dict[str, Any]:
+    """A layout's row: its chunks, and what it serves: the read its chunks favour, and the trainings that read it
+    (directly, or through a copy at a site)."""
     out, params = rec["outputs"][0], rec.get("params", {})
     chunks = params.get("chunks")
     pattern = "whole fields (one date per chunk)"
     if chunks and chunks[0] > 1:
         pattern = "time series at a point (many dates per chunk)"
+    copies = {c["id"] for c in downstream({rec["id"]}, records, "copy")}
+    readers = sorted({run_name(r) for r in downstream({rec["id"]} | copies, records, "checkpoint")})
+    if readers:
+        pattern += "; read by training " + ", ".join(readers)
     return {
         "id": rec["id"],
         "name": Path(output_path(rec)).stem,
@@ -117,7 +134,7 @@ def dataset_facts(rec: Record, records: Mapping[str, Record], root: Path) -> dic
     recipe = dict(rec.get("params", {}).get("recipe") or {})
     attrs = (store_attrs(store) or {}) if on_disk and store else {}
     attrs = attrs or {**recipe, "uuid": out.get("uuid")}
-    layouts = [_layout(r, root) for r in downstream(ids, records, "layout")]
+    layouts = [_layout(r, records, root) for r in downstream(ids, records, "layout")]
     copies = locations(ids, Path(path).stem, records, root)
     for lay in layouts:
         copies += locations({lay["id"]}, lay["name"], records, root)
@@ -136,7 +153,7 @@ def dataset_facts(rec: Record, records: Mapping[str, Record], root: Path) -> dic
         "resolution": attrs.get("resolution"),
         "frequency": dates.get("frequency"),
         "rows": shape[0] or (cover or {}).get("rows"),
-        "variables": _variables(attrs, _statistics(store) if on_disk and store else {}),
+        "variables": _variables(attrs, _statistics(store) if on_disk and store else {}, _nans(family)),
         "ensembles": shape[2],
         "points": shape[3],
         "created": end_of(rec),
