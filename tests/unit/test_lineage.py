@@ -21,6 +21,15 @@ def test_ids_derive_from_content(tmp_path: Path) -> None:
     out.write_text("two")
     d = write_record(tmp_path / "r4.json", "dataset", [describe_file(out)], params={"x": 1})
     assert d["id"] != a["id"]
+    # a part made from other bytes of its GRIB is another part, though it wrote the same store region
+    read = [{"path": "a.grib", "size": 4, "sha256": "00" * 32}]
+    e, f = (
+        write_record(tmp_path / f"r{i}.json", "part", [{"path": "s.zarr"}], extra={"sources": read}) for i in (5, 6)
+    )
+    g = write_record(
+        tmp_path / "r7.json", "part", [{"path": "s.zarr"}], extra={"sources": [read[0] | {"sha256": "11" * 32}]}
+    )
+    assert e["id"] == f["id"] != g["id"]
 
 
 def test_catalogue_joins_and_rejects_dangling(tmp_path: Path) -> None:

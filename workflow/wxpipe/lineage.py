@@ -144,6 +144,8 @@ def write_record(
     _check_no_secrets(params)
     upstream = [read_record(p)["id"] for p in inputs]
     content = {"kind": kind, "outputs": list(outputs), "inputs": upstream, "params": params}
+    if extra and "sources" in extra:  # the files read define the output as much as the records followed
+        content["sources"] = extra["sources"]
     rid = f"{kind}-{params_hash(content)}"
     now = dt.datetime.now(dt.UTC)
     record = {
