@@ -6,7 +6,7 @@ import sys
 
 from snakemake.utils import min_version
 
-from wxpipe import paths, smk
+from wxpipe import paths, smk, smk_copies
 from wxpipe.errors import WxpipeError
 from wxpipe.provenance import CONFIG_HASH
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from wxpipe import paths, smk
+from wxpipe import paths, smk, smk_copies
 from wxpipe.config import Config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,7 +54,7 @@ def test_a_run_with_a_site_reads_and_follows_the_copy() -> None:
         "results/lineage/statistics/d.json",
         "results/lineage/transfer/here/d.json",
     ]
-    assert smk.site_location(cfg, "here", "d") == "file:sites/here/d.zarr"
+    assert smk_copies.site_location(cfg, "here", "d") == "file:sites/here/d.zarr"
 
 
 def test_a_model_transfer_sends_its_bundle_under_models() -> None:
@@ -68,9 +68,9 @@ def test_a_model_transfer_sends_its_bundle_under_models() -> None:
     stages = smk.stages(cfg)  # after the evaluation: a stage of its own, or the transfer stage would be a cycle
     assert stages["transfer"] == ["bucket/l"] and stages["transfer_models"] == ["bucket/t"]
     assert list(stages).index("transfer_models") > list(stages).index("evaluate")
-    assert smk.model_location(cfg, "bucket", "t") == "s3://b/p/models/t"
-    assert smk.model_records("t") == ["results/lineage/train/t.json", "results/lineage/evaluate/t.json"]
-    files = smk.bundle_files("t")
+    assert smk_copies.model_location(cfg, "bucket", "t") == "s3://b/p/models/t"
+    assert smk_copies.model_records("t") == ["results/lineage/train/t.json", "results/lineage/evaluate/t.json"]
+    files = smk_copies.bundle_files("t")
     assert files["checkpoint.pt"] == paths.model("t")
     assert files["evaluation/scores.json"] == paths.evaluation("t", "scores.json")
     assert files["lineage/train.json"] == paths.record("train", "t")
@@ -130,7 +130,10 @@ def test_stage_targets_and_their_parts() -> None:
     }
     assert smk.load_records(cfg, "d") == [f"results/lineage/load/d/part-{i}-of-2.json" for i in (1, 2)]
     assert smk.layout_markers(cfg, "l")[-1] == "results/lineage/.pending/rechunk_part/l/part-3-of-3.done"
-    assert smk.transfer_source(cfg, "bucket", "l") == ("results/layouts/l.zarr", "results/lineage/rechunk/l.json")
+    assert smk_copies.transfer_source(cfg, "bucket", "l") == (
+        "results/layouts/l.zarr",
+        "results/lineage/rechunk/l.json",
+    )
     assert smk.layout_source(cfg, "l") == "results/datasets/d.zarr"
 
 

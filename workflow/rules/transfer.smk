@@ -10,14 +10,14 @@ COPY = (
 
 rule copy_to_site:
     input:
-        upstream=lambda w: smk.transfer_source(CFG, w.site, w.name)[1],
+        upstream=lambda w: smk_copies.transfer_source(CFG, w.site, w.name)[1],
     output:
         record=temp(paths.pending("transfer", paths.site_key("{site}", "{name}"))),
     params:
-        src=lambda w: smk.transfer_source(CFG, w.site, w.name)[0],
-        dst=lambda w: smk.site_location(CFG, w.site, w.name),
-        site=lambda w: smk.site_args(CFG, w.site),
-        mirror=lambda w: smk.mirror_args(CFG, w.site, w.name),
+        src=lambda w: smk_copies.transfer_source(CFG, w.site, w.name)[0],
+        dst=lambda w: smk_copies.site_location(CFG, w.site, w.name),
+        site=lambda w: smk_copies.site_args(CFG, w.site),
+        mirror=lambda w: smk_copies.mirror_args(CFG, w.site, w.name),
     threads: 4
     log:
         paths.log("transfer", paths.site_key("{site}", "{name}")),
@@ -35,14 +35,14 @@ rule copy_to_site:
 rule copy_model_to_site:
     input:
         src=paths.bundle("{run}"),
-        upstream=lambda w: smk.model_records(w.run),
+        upstream=lambda w: smk_copies.model_records(w.run),
     output:
         record=temp(paths.pending("transfer_models", paths.site_key("{site}", "{run}"))),
     params:
         src=lambda w, input: input.src,
-        dst=lambda w: smk.model_location(CFG, w.site, w.run),
-        site=lambda w: smk.site_args(CFG, w.site),
-        mirror=lambda w: smk.mirror_args(CFG, w.site, paths.site_model_name(w.run)),
+        dst=lambda w: smk_copies.model_location(CFG, w.site, w.run),
+        site=lambda w: smk_copies.site_args(CFG, w.site),
+        mirror=lambda w: smk_copies.mirror_args(CFG, w.site, paths.site_model_name(w.run)),
     threads: 4
     log:
         paths.log("transfer_models", paths.site_key("{site}", "{run}")),
@@ -59,11 +59,11 @@ rule copy_model_to_site:
 
 rule bundle_model:
     input:
-        lambda w: list(smk.bundle_files(w.run).values()),
+        lambda w: list(smk_copies.bundle_files(w.run).values()),
     output:
         temp(directory(paths.bundle("{run}"))),
     params:
-        files=lambda w: smk.bundle_args(w.run),
+        files=lambda w: smk_copies.bundle_args(w.run),
     localrule: True
     log:
         paths.log("bundle", "{run}"),
