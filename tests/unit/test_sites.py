@@ -9,7 +9,7 @@ import pytest
 
 from wxpipe.config import Config, SiteConfig, TransferConfig
 from wxpipe.errors import WxpipeError
-from wxpipe.smk import site_args, site_location
+from wxpipe.smk_copies import site_args, site_location
 from wxpipe.transfer import open_store, scheme_of
 from wxpipe.transfer.credentials import s3_credentials
 
