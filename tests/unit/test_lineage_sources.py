@@ -74,7 +74,8 @@ def test_show_lists_a_parts_sources_with_their_checksums(built: Path) -> None:
     assert f"  sources: {len(part['sources'])} files, {total} bytes" in text.splitlines()
     for s in part["sources"]:
         assert f"{s['path']}  {s['size']} bytes  sha256:{s['sha256']}" in text
-    assert text.count(f"part {read_record(built / 'lineage/init.json')['id']}") == 1
+    assert text.count(f"part {read_record(built / 'lineage/init.json')['id']} (init)") == 1  # the stage, named
+    assert f"part {part['id']} (load 1/2)" in text
 
 
 def test_verify_reports_a_source_changed_or_gone_after_the_build(built: Path, caplog: pytest.LogCaptureFixture) -> None:

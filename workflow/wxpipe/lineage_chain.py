@@ -123,7 +123,8 @@ def record_lines(rec: Mapping[str, Any], everything: bool = False) -> list[str]:
     ex = rec.get("execution", {})
     commit, dirty = record_git(rec)
     git = f"{commit or 'unknown'}{' (dirty)' if dirty else ''}"
-    lines = [f"{rec['kind']} {rec['id']}"]
+    stages = ", ".join(str(out["stage"]) for out in rec["outputs"] if out.get("stage"))  # init, load i/N
+    lines = [f"{rec['kind']} {rec['id']}" + (f" ({stages})" if stages else "")]
     for out in rec["outputs"]:
         size = f"  {out['size']} bytes" if "size" in out else ""
         lines.append(f"  output {out.get('path')}{size}  {checksum_text(out) or 'no checksum'}")
