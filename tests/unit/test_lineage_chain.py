@@ -58,6 +58,8 @@ def test_tree_digest_names_its_algorithm_and_follows_content(tmp_path: Path) -> 
     (tmp_path / ".snakemake_timestamp").touch()  # Snakemake marks a directory output after the job
     (tmp_path / "a/.x.tmp123").write_bytes(b"half")  # a writer's temporary
     assert tree_digest(tmp_path) == first
+    content = {"path": str(tmp_path), "size": 1, "files": 1, "digest": first}  # the stamp and temporary left out
+    assert describe_tree(tmp_path) == content
     (tmp_path / "a/x").rename(tmp_path / "a/y")
     assert tree_digest(tmp_path) != first
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from hashlib import sha256
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .fsutil import SNAKEMAKE_STAMP, file_sha256, is_temporary, tree_files
 
@@ -25,10 +25,20 @@ def hashes(root: Path, files: Sequence[Path], threads: int = THREADS) -> list[st
         return list(pool.map(lambda f: file_sha256(root / f), files))
 
 
-def tree_digest(root: str | Path, threads: int = THREADS, algorithm: str | None = None) -> str:
-    """``<algorithm>:<hex>``: SHA-256 over the sorted lines ``relative/path<TAB>size<TAB>sha256`` of every file.
-    :data:`TREE` hashes every file; :data:`SHAPE` (chosen above :data:`FULL_LIMIT` unless ``algorithm`` says)
-    hashes the Zarr metadata files and puts ``-`` for the others, whose names and sizes still count."""
+class Tree(NamedTuple):
+    """A directory output as its record names it: content digest, bytes and file count, from one walk."""
+
+    digest: str
+    size: int
+    files: int
+
+
+def describe(root: str | Path, threads: int = THREADS, algorithm: str | None = None) -> Tree:
+    """The store's :class:`Tree`. The digest, ``<algorithm>:<hex>``, is SHA-256 over the sorted lines
+    ``relative/path<TAB>size<TAB>sha256`` of every content file (writers' temporaries and Snakemake's stamp are
+    not content). :data:`TREE` hashes every file; :data:`SHAPE` (chosen above :data:`FULL_LIMIT` unless
+    ``algorithm`` says) hashes the Zarr metadata files and puts ``-`` for the others, whose names and sizes still
+    count. One walk and one ``stat`` per file: on Lustre, listing a TB store is what costs."""
     root = Path(root)
     files = [f for f in tree_files(root) if not is_temporary(f.name) and f.name != SNAKEMAKE_STAMP]
     sizes = [(root / f).stat().st_size for f in files]
@@ -38,7 +48,12 @@ def tree_digest(root: str | Path, threads: int = THREADS, algorithm: str | None 
     chosen = files if algorithm == TREE else [f for f in files if f.name in METADATA]
     sums = dict(zip(chosen, hashes(root, chosen, threads), strict=True))
     lines = (f"{f.as_posix()}\t{size}\t{sums.get(f, '-')}\n" for f, size in zip(files, sizes, strict=True))
-    return f"{algorithm}:{sha256(''.join(lines).encode()).hexdigest()}"
+    return Tree(f"{algorithm}:{sha256(''.join(lines).encode()).hexdigest()}", sum(sizes), len(files))
+
+
+def tree_digest(root: str | Path, threads: int = THREADS, algorithm: str | None = None) -> str:
+    """The digest of :func:`describe`."""
+    return describe(root, threads, algorithm).digest
 
 
 def recompute(recorded: str, root: str | Path) -> str:

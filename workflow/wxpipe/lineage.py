@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
-from .digest import tree_digest
+from .digest import describe
 from .errors import WxpipeError
-from .fsutil import atomic_write_text, file_sha256, tree_size
+from .fsutil import atomic_write_text, file_sha256
 
 Kind = Literal[
     "archive",
@@ -49,9 +49,8 @@ def describe_file(path: str | Path) -> dict[str, Any]:
 
 def describe_tree(path: str | Path, **extra: Any) -> dict[str, Any]:
     """A directory output (a Zarr store): size, file count and content digest, plus e.g. the dataset uuid."""
-    p = Path(path)
-    size, files = tree_size(p)
-    return {"path": str(p), "size": size, "files": files, "digest": tree_digest(p), **extra}
+    tree = describe(path)
+    return {"path": str(Path(path)), "size": tree.size, "files": tree.files, "digest": tree.digest, **extra}
 
 
 def params_hash(params: Mapping[str, Any]) -> str:
