@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[3]  # the repository: its requirements/, envs/, containers/, .venv-anemoi
 REQUIREMENTS = ROOT / "requirements" / "anemoi.txt"
 CONSTRAINTS = ROOT / "requirements" / "anemoi-constraints.txt"
 ENV = ROOT / "envs" / "train-anemoi.yaml"

@@ -27,11 +27,12 @@ from ..launch import srun_prefix
 from ..model.checkpoint import embed_metadata
 from .layout import model_metadata, read_meta
 from .overrides import Run, hydra_value, overrides
+from .pins import ROOT
 
 log = logging.getLogger(__name__)
 
 FOLDER = "anemoi"  # beside the checkpoint: anemoi's own checkpoints, logs, graph and offline MLflow store
-VENV_BIN = Path(__file__).resolve().parents[3] / ".venv-anemoi" / "bin"
+VENV_BIN = ROOT / ".venv-anemoi" / "bin"
 
 
 @dataclass(frozen=True)
