@@ -87,17 +87,24 @@ def _sources(rec: Record, crate: Path, root: Path) -> list[Entity]:
     return [e | {"description": f"read by lineage record {rec['id']}"} for e in found if e is not None]
 
 
-def _action(rec: Record, records: Mapping[str, Record], workflow: str, crate: Path, root: Path) -> Entity:
+def _action(
+    rec: Record,
+    records: Mapping[str, Record],
+    workflow: str,
+    outputs: Mapping[str, list[Entity]],
+    sources: Mapping[str, list[Entity]],
+) -> Entity:
+    """A record's ``CreateAction``, from the entities of every record's outputs and sources (each made once)."""
     ex = rec.get("execution", {})
-    used = [e["@id"] for up in upstream(records, rec) for e in _outputs(up, crate, root)]
-    used += [e["@id"] for e in _sources(rec, crate, root)]
+    used = [e["@id"] for up in upstream(records, rec) for e in outputs[up["id"]]]
+    used += [e["@id"] for e in sources[rec["id"]]]
     action: Entity = {
         "@id": f"#{rec['id']}",
         "@type": "CreateAction",
         "name": f"{rec['kind']} ({rec['id']})",
         "instrument": ref(workflow),
         "object": [ref(i) for i in used],
-        "result": [ref(e["@id"]) for e in _outputs(rec, crate, root)],
+        "result": [ref(e["@id"]) for e in outputs[rec["id"]]],
     }
     if ex.get("start"):
         action["startTime"] = ex["start"]
@@ -139,11 +146,13 @@ def _workflow(crate: Path, root: Path, records: Mapping[str, Record]) -> tuple[s
 def crate_metadata(records: Mapping[str, Record], crate: Path, root: Path) -> dict[str, Any]:
     """The ``ro-crate-metadata.json`` document of the whole catalogue."""
     wid, workflow = _workflow(crate, root, records)
+    outputs = {rid: _outputs(rec, crate, root) for rid, rec in records.items()}
+    sources = {rid: _sources(rec, crate, root) for rid, rec in records.items()}
     files: dict[str, Entity] = {}
-    for rec in records.values():
-        for e in [*_outputs(rec, crate, root), *_sources(rec, crate, root)]:
+    for rid in records:
+        for e in [*outputs[rid], *sources[rid]]:
             files.setdefault(e["@id"], e)
-    actions = [_action(rec, records, wid, crate, root) for rec in records.values()]
+    actions = [_action(rec, records, wid, outputs, sources) for rec in records.values()]
     agents = sorted({a["agent"]["@id"] for a in actions if "agent" in a})
     root_entity: Entity = {
         "@id": "./",
