@@ -155,6 +155,26 @@ def test_verify_reports_changed_and_missing_outputs(tmp_path: Path, caplog: pyte
     assert "changed: " in caplog.text and "missing: " in caplog.text
 
 
+def test_verify_recomputes_a_local_copys_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A copy at a file: site is checked against the manifest digest its record holds, marker order included."""
+    from wxpipe.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    src = tmp_path / "a.zarr"
+    (src / "data").mkdir(parents=True)
+    for i in range(3):
+        (src / "data" / f"{i}.0").write_bytes(bytes([i]) * (50 + i))
+    (src / ".zattrs").write_text("{}")
+    rec = tmp_path / "r/transfer/site/a.json"
+    assert main(["copy", str(src), "file:site/a.zarr", "--lineage", str(rec)]) == 0
+    assert verify(tmp_path / "r", root=tmp_path) == []
+    (tmp_path / "site/a.zarr/.snakemake_timestamp").touch()  # not content: still the copy it was
+    assert verify(tmp_path / "r", root=tmp_path) == []
+    (tmp_path / "site/a.zarr/data/1.0").write_bytes(b"\xff" * 51)
+    (drift,) = verify(tmp_path / "r", root=tmp_path)
+    assert drift.what == "changed" and drift.expected == json.loads(rec.read_text())["outputs"][0]["manifest_sha256"]
+
+
 def test_verify_lists_outputs_without_a_checksum_as_unchecked(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     out = tmp_path / "store"
     out.mkdir()

@@ -64,20 +64,17 @@ def recompute(recorded: str, root: str | Path) -> str:
 def copy_manifest_digest(root: str | Path, threads: int = THREADS) -> str:
     """What a local copy's ``manifest_sha256`` would be if it were made from the files now there: the copy
     marker's order for the files it lists, then any others; equal to the recorded digest only when every
-    file, size and checksum still matches."""
-    from .transfer.base import MARKER, listed, manifest_digest
+    file, size and checksum still matches. The files are listed and hashed as a copy lists and hashes them
+    (:func:`wxpipe.transfer.make_manifest`)."""
+    from .transfer import MARKER, make_manifest
+    from .transfer.base import manifest_digest, manifest_to_json
 
     root = Path(root)
-    present = {f.as_posix(): f for f in tree_files(root) if listed(f.as_posix())}
+    present = {e.path: e for e in make_manifest(root, threads)}
     try:
         marker: dict[str, Any] = json.loads((root / MARKER).read_text())
         order = [str(e["path"]) for e in marker["manifest"]]
     except (OSError, ValueError, KeyError, TypeError):
         order = []
     names = [p for p in order if p in present] + sorted(set(present) - set(order))
-    files = [present[p] for p in names]
-    sums = hashes(root, files, threads)
-    entries = [
-        {"path": p, "size": (root / f).stat().st_size, "sha256": h} for p, f, h in zip(names, files, sums, strict=True)
-    ]
-    return manifest_digest(entries)
+    return manifest_digest(manifest_to_json([present[p] for p in names]))
