@@ -110,6 +110,35 @@ def test_remote_source_needs_a_marker(tree: Path, tmp_path: Path) -> None:
         _remote_source_manifest(LocalStore(tree), LocalStore(tree).listing(), 1, False)
 
 
+class _CountedReads(LocalStore):
+    """A store that notes every file it is asked to hash (by reading it, or by the checksum it keeps)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.asked: list[str] = []
+
+    def hashes(self, paths: Any, threads: int) -> dict[str, str]:  # claimed_hashes too: a file: site keeps none
+        self.asked += list(paths)
+        return super().hashes(paths, threads)
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_a_remote_source_that_lost_a_file_fails_before_any_file_is_read(tree: Path, tmp_path: Path, full: bool) -> None:
+    """A lost file is known from the listing alone: a full check of a TB copy must not read it all first."""
+    from wxpipe.errors import WxpipeError
+    from wxpipe.transfer.engine import _remote_source_manifest
+
+    site = tmp_path / "site/src.zarr"
+    copy_tree(tree, site, threads=2)
+    (site / "data/3.0.0.0").unlink()
+    for f in (site / "data").iterdir():
+        os.utime(f, (1, 1))  # every stamp unlike the marker's: each remaining file is in doubt
+    src = _CountedReads(site)
+    with pytest.raises(WxpipeError, match=r"lost or truncated 1 files since it was verified, e.g. data/3.0.0.0"):
+        _remote_source_manifest(src, src.listing(), 1, full)
+    assert src.asked == []
+
+
 @pytest.mark.parametrize("python", [True, False])
 def test_remote_hash_script(tree: Path, python: bool) -> None:
     """The script ssh sites run remotely (Python's hashlib, or parallel sha256sum), run here by sh."""

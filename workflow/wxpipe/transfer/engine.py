@@ -79,29 +79,44 @@ def _remote_source_manifest(src: Store, listing: dict[str, Stat], threads: int, 
     marker = src.read_marker()
     if marker is None:
         raise WxpipeError(f"copy: {src.url} is not a complete, verified wxpipe copy (no marker); copy from its origin")
-    gone, bad = copy_faults(src, marker, listing, threads, full)
+    manifest = manifest_from_json(marker["manifest"])
+    gone = lost_files(manifest, listing)  # known from the listing: fail before reading a byte
     if gone:
         raise WxpipeError(f"copy: {src.url} lost or truncated {len(gone)} files since it was verified, e.g. {gone[0]}")
+    bad = other_bytes(src, manifest, marker.get("stamps", {}), listing, threads, full)
     if bad:
         raise WxpipeError(f"copy: {len(bad)} files of {src.url} differ from its manifest, e.g. {bad[0]}")
-    return manifest_from_json(marker["manifest"])
+    return manifest
+
+
+def lost_files(manifest: Manifest, listing: dict[str, Stat]) -> list[str]:
+    """The files of a copy's manifest that its listing lacks or holds with another size (lost or truncated)."""
+    return [e.path for e in manifest if e.path not in listing or listing[e.path].size != e.size]
+
+
+def other_bytes(
+    store: Store, manifest: Manifest, stamps: dict[str, Any], listing: dict[str, Stat], threads: int, full: bool
+) -> list[str]:
+    """The files of a copy, listed at their recorded size, whose bytes are not the manifest's.
+
+    Read-only. A file with the stamp the marker recorded is trusted; any other is checked by the checksum the
+    backend keeps (an S3 object's metadata; ssh hashes at the site), every file by its bytes when ``full``."""
+    doubt = [
+        e
+        for e in manifest
+        if (st := listing.get(e.path)) is not None and st.size == e.size and (full or stamps.get(e.path) != st.stamp)
+    ]
+    got = (store.hashes if full else store.claimed_hashes)([e.path for e in doubt], threads) if doubt else {}
+    return [e.path for e in doubt if got.get(e.path) != e.sha256]
 
 
 def copy_faults(
     store: Store, marker: dict[str, Any], listing: dict[str, Stat], threads: int, full: bool
 ) -> tuple[list[str], list[str]]:
-    """The files of a complete copy that no longer hold its marker's manifest: (lost or truncated, other bytes).
-
-    Read-only. A file with the size and stamp the marker recorded is trusted; any other is checked by the
-    checksum the backend keeps (an S3 object's metadata; ssh hashes at the site), every file by its bytes
-    when ``full``."""
+    """The files of a complete copy that no longer hold its marker's manifest: (:func:`lost_files`,
+    :func:`other_bytes`), both, for a report of everything that drifted."""
     manifest = manifest_from_json(marker["manifest"])
-    stamps = marker.get("stamps", {})
-    gone = [e.path for e in manifest if e.path not in listing or listing[e.path].size != e.size]
-    lost = set(gone)
-    doubt = [e for e in manifest if e.path not in lost and (full or stamps.get(e.path) != listing[e.path].stamp)]
-    got = (store.hashes if full else store.claimed_hashes)([e.path for e in doubt], threads) if doubt else {}
-    return gone, [e.path for e in doubt if got.get(e.path) != e.sha256]
+    return lost_files(manifest, listing), other_bytes(store, manifest, marker.get("stamps", {}), listing, threads, full)
 
 
 def to_send(
